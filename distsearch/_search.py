@@ -1,0 +1,569 @@
+"""MultiModelSearchCV: one cross-validated search over several models."""
+
+import numbers
+import time
+import warnings
+
+import numpy as np
+import pandas as pd
+from sklearn.base import _fit_context, clone, is_classifier, is_regressor
+from sklearn.exceptions import NotFittedError
+from sklearn.metrics import check_scoring
+from sklearn.metrics._scorer import _check_multimetric_scoring, _MultimetricScorer
+from sklearn.model_selection import check_cv
+from sklearn.model_selection._search import BaseSearchCV
+from sklearn.model_selection._validation import (
+    _insert_error_scores,
+    _warn_or_raise_about_fit_failures,
+)
+from sklearn.utils import get_tags
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.metadata_routing import (
+    MetadataRouter,
+    MethodMapping,
+    _routing_enabled,
+)
+from sklearn.utils._repr_html.estimator import _VisualBlock
+from sklearn.utils.validation import _check_method_params, indexable
+
+from ._dispatch import _iter_results, _Shared, _Task
+from ._spaces import (
+    _check_models,
+    _check_n_iter,
+    _generate_candidates,
+    _is_model_list,
+)
+
+# Names a model may not take: they are the other children of the metadata
+# router (see ``get_metadata_routing``).
+_RESERVED_NAMES = ("scorer", "splitter")
+
+
+class MultiModelSearchCV(BaseSearchCV):
+    """Cross-validated search over several models, each with its own space.
+
+    With one estimator and its ``param_grid`` it is a drop-in replacement for
+    :class:`~sklearn.model_selection.GridSearchCV` (and, with ``n_iter`` set,
+    for :class:`~sklearn.model_selection.RandomizedSearchCV`): same
+    parameters, same ``cv_results_``, same attributes. With a list of
+    ``(name, estimator, param_space)`` triples it searches all the models at
+    once: every (candidate, fold) fit of every model goes into one flat
+    joblib dispatch, candidates are ranked globally, and ``best_estimator_``
+    is the overall winner refit on all the data.
+
+    Parameters
+    ----------
+    estimator : estimator or list of (str, estimator, param_space) tuples
+        One estimator (the drop-in form; its space is ``param_grid``), or the
+        models to compare. A model's space is a dict mapping parameter names
+        to lists of values or to distributions (objects with an ``rvs``
+        method, e.g. from :mod:`scipy.stats`), or a list of such dicts.
+        Names must be unique Python identifiers without ``'__'``.
+
+    param_grid : dict or list of dicts, default=None
+        The space of the single estimator in the drop-in form; must be None
+        with a list of models.
+
+    n_iter : int, dict or None, default=None
+        How many candidates to draw per model. None enumerates the whole grid
+        (as GridSearchCV); an int samples that many candidates from every
+        model's space (as RandomizedSearchCV, sampling without replacement
+        when the space holds only lists); a dict ``{name: int or None}`` sets
+        it per model, models left out being enumerated.
+
+    scoring : str, callable, list, tuple or dict, default=None
+        As for GridSearchCV. With None, each model's own ``score`` method.
+
+    n_jobs : int, default=None
+        Number of fits run in parallel under the active joblib backend.
+        ``None`` means 1 unless in a :func:`joblib.parallel_config` context.
+
+    refit : bool, str or callable, default=True
+        As for GridSearchCV: refit the best candidate (of any model) on the
+        whole data set.
+
+    cv : int, cross-validation generator or iterable, default=None
+        As for GridSearchCV. Stratified folds are used when every model is a
+        classifier.
+
+    verbose : int, default=0
+        Verbosity, as for GridSearchCV.
+
+    pre_dispatch : int or str, default='2*n_jobs'
+        As for :class:`joblib.Parallel`.
+
+    random_state : int, RandomState instance or None, default=None
+        Seed of the candidate sampling (only used for models with ``n_iter``).
+        In the drop-in form it is used exactly as RandomizedSearchCV uses it.
+        With several models and an int seed, each model's candidates depend
+        only on the seed, the model's name and its space.
+
+    error_score : 'raise' or numeric, default=np.nan
+        Score given to a fit that fails; 'raise' raises the error instead.
+
+    return_train_score : bool, default=False
+        Whether ``cv_results_`` includes training scores.
+
+    Attributes
+    ----------
+    cv_results_ : dict of numpy (masked) ndarrays
+        GridSearchCV's keys. With a list of models, also ``model``: the name
+        of each candidate's model. When the models report a best iteration
+        (early stopping), also ``split{k}_best_iteration`` and
+        ``mean_best_iteration``.
+
+    best_estimator_ : estimator
+        The winning candidate refit on the whole data (if ``refit``).
+
+    best_model_name_ : str
+        The name of the winning candidate's model.
+
+    best_score_ : float
+        Mean cross-validated score of the best candidate.
+
+    best_params_ : dict
+        Parameters of the best candidate, within its own model.
+
+    best_index_ : int
+        Index of the best candidate in ``cv_results_``.
+
+    scorer_ : function or dict
+        The scorer(s) used on the held-out folds.
+
+    n_splits_ : int
+        Number of cross-validation splits.
+
+    refit_time_ : float
+        Seconds spent refitting the best candidate on the whole data.
+
+    multimetric_ : bool
+        Whether several scorers were used.
+
+    classes_ : ndarray of shape (n_classes,)
+        Class labels, when the winner is a classifier.
+
+    n_features_in_ : int
+        Number of features seen during fit.
+
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit, when the winner records them.
+
+    See Also
+    --------
+    sklearn.model_selection.GridSearchCV : Exhaustive search over one grid.
+    sklearn.model_selection.RandomizedSearchCV : Random search over one space.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_regression
+    >>> from sklearn.linear_model import Ridge
+    >>> from sklearn.tree import DecisionTreeRegressor
+    >>> from distsearch import MultiModelSearchCV
+    >>> X, y = make_regression(n_samples=100, n_features=5, random_state=0)
+    >>> search = MultiModelSearchCV(
+    ...     [
+    ...         ("ridge", Ridge(), {"alpha": [0.1, 1.0, 10.0]}),
+    ...         ("tree", DecisionTreeRegressor(random_state=0),
+    ...          {"max_depth": [2, 4]}),
+    ...     ],
+    ...     cv=3,
+    ... ).fit(X, y)
+    >>> search.best_model_name_
+    'ridge'
+    >>> search.leaderboard(per_model=True)["model"].tolist()
+    ['ridge', 'tree']
+    """
+
+    _parameter_constraints: dict = {
+        **BaseSearchCV._parameter_constraints,
+        "estimator": [HasMethods(["fit"]), list, tuple],
+        "param_grid": [dict, list, None],
+        "n_iter": [Interval(numbers.Integral, 1, None, closed="left"), dict, None],
+        "random_state": ["random_state"],
+        "error_score": [StrOptions({"raise"}), numbers.Real],
+    }
+
+    def __init__(
+        self,
+        estimator,
+        param_grid=None,
+        *,
+        n_iter=None,
+        scoring=None,
+        n_jobs=None,
+        refit=True,
+        cv=None,
+        verbose=0,
+        pre_dispatch="2*n_jobs",
+        random_state=None,
+        error_score=np.nan,
+        return_train_score=False,
+    ):
+        super().__init__(
+            estimator=estimator,
+            scoring=scoring,
+            n_jobs=n_jobs,
+            refit=refit,
+            cv=cv,
+            verbose=verbose,
+            pre_dispatch=pre_dispatch,
+            error_score=error_score,
+            return_train_score=return_train_score,
+        )
+        self.param_grid = param_grid
+        self.n_iter = n_iter
+        self.random_state = random_state
+
+    # ------------------------------------------------------------------
+    # The models and their common properties
+    # ------------------------------------------------------------------
+    @property
+    def _multi_model(self):
+        return _is_model_list(self.estimator)
+
+    def _models(self):
+        """The validated models; raises on bad input (see ``_check_models``)."""
+        models = _check_models(self.estimator, self.param_grid)
+        if self._multi_model:
+            clash = [m.name for m in models if m.name in _RESERVED_NAMES]
+            if clash:
+                raise ValueError(
+                    f"Model name(s) {clash} are reserved ({_RESERVED_NAMES}); "
+                    "choose other names."
+                )
+            kinds = {is_classifier(m.estimator) for m in models}
+            if len(kinds) > 1 and any(is_regressor(m.estimator) for m in models):
+                raise ValueError(
+                    "The models mix classifiers and regressors: "
+                    + ", ".join(
+                        f"{m.name}={get_tags(m.estimator).estimator_type}"
+                        for m in models
+                    )
+                    + ". All models of a search must solve the same task."
+                )
+        return models
+
+    def _reference_estimator(self):
+        """The estimator whose tags and scoring defaults stand for all models."""
+        if self._multi_model:
+            if len(self.estimator) == 0 or len(self.estimator[0]) != 3:
+                return None
+            return self.estimator[0][1]
+        return self.estimator
+
+    def __sklearn_tags__(self):
+        if not self._multi_model:
+            return super().__sklearn_tags__()
+        tags = super(BaseSearchCV, self).__sklearn_tags__()
+        model_tags = [
+            get_tags(t[1]) for t in self.estimator if len(t) == 3 and hasattr(t[1], "fit")
+        ]
+        if model_tags:
+            types = {t.estimator_type for t in model_tags}
+            first = model_tags[0]
+            tags.estimator_type = types.pop() if len(types) == 1 else None
+            tags.classifier_tags = first.classifier_tags
+            tags.regressor_tags = first.regressor_tags
+            tags.input_tags.pairwise = any(t.input_tags.pairwise for t in model_tags)
+            tags.input_tags.sparse = all(t.input_tags.sparse for t in model_tags)
+        return tags
+
+    def _get_scorers(self):
+        """The scorer(s) and the refit metric, as BaseSearchCV computes them."""
+        refit_metric = "score"
+        reference = self._reference_estimator()
+        if callable(self.scoring):
+            scorers = self.scoring
+        elif self.scoring is None or isinstance(self.scoring, str):
+            scorers = check_scoring(reference, self.scoring)
+        else:
+            scorers = _check_multimetric_scoring(reference, self.scoring)
+            self._check_refit_for_multimetric(scorers)
+            refit_metric = self.refit
+            scorers = _MultimetricScorer(
+                scorers=scorers, raise_exc=(self.error_score == "raise")
+            )
+        return scorers, refit_metric
+
+    def get_metadata_routing(self):
+        """Get metadata routing of this object.
+
+        In the multi-model form each model is routed under its own name, so
+        each can request different metadata.
+
+        Returns
+        -------
+        routing : MetadataRouter
+            The routing information.
+        """
+        if not self._multi_model:
+            return super().get_metadata_routing()
+        router = MetadataRouter(owner=self)
+        for name, estimator, _ in self.estimator:
+            router.add(
+                **{name: estimator},
+                method_mapping=MethodMapping().add(caller="fit", callee="fit"),
+            )
+        scorer, _ = self._get_scorers()
+        router.add(
+            scorer=scorer,
+            method_mapping=MethodMapping()
+            .add(caller="score", callee="score")
+            .add(caller="fit", callee="score"),
+        )
+        router.add(
+            splitter=self.cv,
+            method_mapping=MethodMapping().add(caller="fit", callee="split"),
+        )
+        return router
+
+    def _routed_params(self, models, params):
+        """Route fit params: (fit params per model, split params, score params)."""
+        routed = self._get_routed_params_for_fit(params)
+        if self._multi_model and _routing_enabled():
+            fit_params = [routed[m.name].fit for m in models]
+        else:
+            fit_params = [routed.estimator.fit] * len(models)
+        return fit_params, routed.splitter.split, routed.scorer.score
+
+    def _run_search(self, evaluate_candidates):  # pragma: no cover
+        # ``fit`` is overridden: the candidates of all models are dispatched
+        # at once, which BaseSearchCV's per-call ``evaluate_candidates`` cannot
+        # express. This only satisfies the abstract method.
+        raise NotImplementedError("MultiModelSearchCV dispatches in fit.")
+
+    # ------------------------------------------------------------------
+    # fit
+    # ------------------------------------------------------------------
+    @_fit_context(prefer_skip_nested_validation=False)
+    def fit(self, X, y=None, **params):
+        """Run fit with all candidates of all models.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training vectors.
+
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs), \
+                default=None
+            Target relative to X; None for unsupervised learning.
+
+        **params : dict of str -> object
+            Parameters passed to the ``fit`` method of the models, the scorer
+            and the CV splitter, as for GridSearchCV. With metadata routing
+            enabled, each model receives what it requested.
+
+        Returns
+        -------
+        self : object
+            The fitted search.
+        """
+        if getattr(self, "_skl_callbacks", None):
+            warnings.warn(
+                "scikit-learn callbacks (set_callbacks) are not supported by "
+                "MultiModelSearchCV and are ignored.",
+                UserWarning,
+            )
+        models = self._models()
+        n_iter = _check_n_iter(self.n_iter, models)
+        candidates = _generate_candidates(
+            models, n_iter, self.random_state, self._multi_model
+        )
+        scorers, refit_metric = self._get_scorers()
+
+        X, y = indexable(X, y)
+        params = _check_method_params(X, params=params)
+        fit_params, split_params, score_params = self._routed_params(models, params)
+
+        cv = check_cv(self.cv, y, classifier=is_classifier(self))
+        self.n_splits_ = n_splits = cv.get_n_splits(X, y, **split_params)
+        splits = list(cv.split(X, y, **split_params))
+        if len(splits) != n_splits:
+            raise ValueError(
+                "cv.split and cv.get_n_splits return inconsistent results. "
+                f"Expected {n_splits} splits, got {len(splits)}"
+            )
+        n_candidates = len(candidates)
+        if self.verbose > 0:
+            print(
+                f"Fitting {n_splits} folds for each of {n_candidates} candidates"
+                + (f" of {len(models)} models" if self._multi_model else "")
+                + f", totalling {n_candidates * n_splits} fits"
+            )
+
+        shared = _Shared(
+            X=X,
+            y=y,
+            estimators=[m.estimator for m in models],
+            splits=splits,
+            fit_params=fit_params,
+            score_params=score_params,
+            scorer=scorers,
+            return_train_score=self.return_train_score,
+            error_score=self.error_score,
+            verbose=self.verbose,
+            n_candidates=n_candidates,
+        )
+        tasks = [
+            _Task(cand_idx, split_idx, model_idx, cand_params)
+            for cand_idx, (model_idx, cand_params) in enumerate(candidates)
+            for split_idx in range(n_splits)
+        ]
+        out = [None] * len(tasks)
+        for index, result in _iter_results(
+            tasks, shared, n_jobs=self.n_jobs, pre_dispatch=self.pre_dispatch
+        ):
+            out[index] = result
+        if len(out) < 1:
+            raise ValueError(
+                "No fits were performed. Was the CV iterator empty? "
+                "Were there no candidates?"
+            )
+        best_iterations = [result.pop("best_iteration") for result in out]
+
+        _warn_or_raise_about_fit_failures(out, self.error_score)
+        if callable(self.scoring):
+            _insert_error_scores(out, self.error_score)
+
+        candidate_params = [cand_params for _, cand_params in candidates]
+        results = self._format_results(candidate_params, n_splits, out)
+        if self._multi_model:
+            names = np.array([models[model_idx].name for model_idx, _ in candidates])
+            results = {"model": names, **results}
+        results.update(_best_iteration_columns(best_iterations, n_candidates, n_splits))
+
+        self.multimetric_ = isinstance(out[0]["test_scores"], dict)
+        if callable(self.scoring) and self.multimetric_:
+            self._check_refit_for_multimetric(out[0]["test_scores"])
+            refit_metric = self.refit
+
+        if self.refit or not self.multimetric_:
+            self.best_index_ = self._select_best_index(self.refit, refit_metric, results)
+            if not callable(self.refit):
+                self.best_score_ = results[f"mean_test_{refit_metric}"][self.best_index_]
+            self.best_params_ = results["params"][self.best_index_]
+            best_model = models[candidates[self.best_index_][0]]
+            self.best_model_name_ = best_model.name
+
+        if self.refit:
+            self.best_estimator_ = clone(best_model.estimator).set_params(
+                **clone(self.best_params_, safe=False)
+            )
+            best_fit_params = fit_params[candidates[self.best_index_][0]]
+            refit_start_time = time.time()
+            if y is not None:
+                self.best_estimator_.fit(X, y, **best_fit_params)
+            else:
+                self.best_estimator_.fit(X, **best_fit_params)
+            self.refit_time_ = time.time() - refit_start_time
+            if hasattr(self.best_estimator_, "feature_names_in_"):
+                self.feature_names_in_ = self.best_estimator_.feature_names_in_
+
+        if isinstance(scorers, _MultimetricScorer):
+            self.scorer_ = scorers._scorers
+        else:
+            self.scorer_ = scorers
+        self.cv_results_ = results
+        return self
+
+    # ------------------------------------------------------------------
+    # Views of the results
+    # ------------------------------------------------------------------
+    def _leaderboard_metric(self):
+        if isinstance(self.refit, str):
+            return self.refit
+        if "mean_test_score" in self.cv_results_:
+            return "score"
+        return next(
+            k[len("mean_test_") :] for k in self.cv_results_ if k.startswith("mean_test_")
+        )
+
+    def leaderboard(self, per_model=False):
+        """The candidates (or the models) ranked by cross-validated score.
+
+        Parameters
+        ----------
+        per_model : bool, default=False
+            If False, one row per candidate in rank order. If True, one row per
+            model: its best candidate, that candidate's score, how many
+            candidates were tried and the model's total fit time.
+
+        Returns
+        -------
+        leaderboard : pandas.DataFrame
+            Per candidate: ``rank``, ``model``, ``params``, ``mean_test_score``,
+            ``std_test_score``, ``mean_fit_time``. Per model: ``model``,
+            ``best_rank``, ``best_params``, ``mean_test_score``,
+            ``std_test_score``, ``n_candidates``, ``total_fit_time``. With
+            several metrics the one used for ``refit`` (or the first) ranks
+            the rows, under its own name instead of ``score``.
+        """
+        if not hasattr(self, "cv_results_"):
+            raise NotFittedError(
+                "This MultiModelSearchCV instance is not fitted yet: call fit first."
+            )
+        results = self.cv_results_
+        metric = self._leaderboard_metric()
+        n_candidates = len(results["params"])
+        models = results.get("model")
+        if models is None:
+            models = np.full(n_candidates, type(self.estimator).__name__)
+        table = pd.DataFrame(
+            {
+                "rank": results[f"rank_test_{metric}"],
+                "model": models,
+                "params": results["params"],
+                f"mean_test_{metric}": results[f"mean_test_{metric}"],
+                f"std_test_{metric}": results[f"std_test_{metric}"],
+                "mean_fit_time": results["mean_fit_time"],
+            }
+        )
+        table = table.sort_values("rank", kind="stable").reset_index(drop=True)
+        if not per_model:
+            return table
+        total_fit = results["mean_fit_time"] * self.n_splits_
+        rows = []
+        for name, group in table.groupby("model", sort=False):
+            best = group.iloc[0]
+            rows.append(
+                {
+                    "model": name,
+                    "best_rank": best["rank"],
+                    "best_params": best["params"],
+                    f"mean_test_{metric}": best[f"mean_test_{metric}"],
+                    f"std_test_{metric}": best[f"std_test_{metric}"],
+                    "n_candidates": len(group),
+                    "total_fit_time": float(
+                        total_fit[np.asarray(models) == name].sum()
+                    ),
+                }
+            )
+        return pd.DataFrame(rows)
+
+    def _sk_visual_block_(self):
+        if not self._multi_model or hasattr(self, "best_estimator_"):
+            return super()._sk_visual_block_()
+        return _VisualBlock(
+            "parallel",
+            [estimator for _, estimator, _ in self.estimator],
+            names=[name for name, _, _ in self.estimator],
+            name_details=[str(space) for _, _, space in self.estimator],
+        )
+
+
+def _best_iteration_columns(best_iterations, n_candidates, n_splits):
+    """``split{k}_best_iteration`` and ``mean_best_iteration`` columns.
+
+    Empty unless at least one fit reported a best iteration, so searches over
+    models without early stopping keep GridSearchCV's keys exactly.
+    """
+    if all(b is None for b in best_iterations):
+        return {}
+    array = np.array(
+        [np.nan if b is None else b for b in best_iterations], dtype=np.float64
+    ).reshape(n_candidates, n_splits)
+    columns = {f"split{k}_best_iteration": array[:, k] for k in range(n_splits)}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows
+        columns["mean_best_iteration"] = np.nanmean(array, axis=1)
+    return columns

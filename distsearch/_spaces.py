@@ -1,0 +1,245 @@
+"""Candidate spaces: the models of a search and the candidates drawn from each.
+
+A search holds one or several *models*. Each model is a named estimator with a
+parameter *space*: a grid (a dict of lists, or a list of such dicts, as
+``GridSearchCV`` takes) or distributions (values with an ``rvs`` method, as
+``RandomizedSearchCV`` takes). This module validates the models and expands
+each space into its list of candidate parameter dicts. Everything here runs
+before any fit, so bad input fails fast and names the model at fault.
+"""
+
+import numbers
+import zlib
+from collections.abc import Mapping, Sequence
+from typing import NamedTuple
+
+import numpy as np
+from sklearn.model_selection import ParameterGrid, ParameterSampler
+from sklearn.utils import check_random_state
+
+
+class _Model(NamedTuple):
+    """One model of a search: a name, an unfitted estimator and its space."""
+
+    name: str
+    estimator: object
+    space: object
+
+
+def _is_estimator(obj):
+    return hasattr(obj, "fit") and hasattr(obj, "get_params")
+
+
+def _is_model_list(estimator):
+    """Whether ``estimator`` is the multi-model form (a list of triples)."""
+    return isinstance(estimator, (list, tuple)) and not _is_estimator(estimator)
+
+
+def _check_models(estimator, param_grid):
+    """Validate the ``estimator`` / ``param_grid`` pair and return the models.
+
+    Parameters
+    ----------
+    estimator : estimator or list of (str, estimator, space) tuples
+        The drop-in form (one estimator, its space in ``param_grid``) or the
+        multi-model form (``param_grid`` must then be None).
+    param_grid : dict, list of dicts or None
+        The space of the single estimator in the drop-in form.
+
+    Returns
+    -------
+    models : list of _Model
+    """
+    if not _is_model_list(estimator):
+        if param_grid is None:
+            raise ValueError(
+                "param_grid is required when estimator is a single estimator; "
+                "to search several models, pass estimator as a list of "
+                "(name, estimator, param_space) triples."
+            )
+        model = _Model(type(estimator).__name__, estimator, param_grid)
+        _check_space(model)
+        return [model]
+
+    if param_grid is not None:
+        raise ValueError(
+            "param_grid must be None when estimator is a list of models: give "
+            "each model's space as the third item of its (name, estimator, "
+            "param_space) triple."
+        )
+    if len(estimator) == 0:
+        raise ValueError(
+            "estimator is an empty list: give at least one "
+            "(name, estimator, param_space) triple."
+        )
+    models = []
+    for position, triple in enumerate(estimator):
+        if not (
+            isinstance(triple, (tuple, list))
+            and len(triple) == 3
+            and isinstance(triple[0], str)
+            and _is_estimator(triple[1])
+        ):
+            raise TypeError(
+                f"estimator[{position}] must be a (name, estimator, param_space) "
+                f"triple with a str name and an estimator that has fit and "
+                f"get_params; got {triple!r}."
+            )
+        models.append(_Model(*triple))
+    _check_names([m.name for m in models])
+    for model in models:
+        _check_space(model)
+    return models
+
+
+def _check_names(names):
+    seen = set()
+    for name in names:
+        if not name or "__" in name or not name.isidentifier():
+            raise ValueError(
+                f"Invalid model name {name!r}: a name must be a non-empty "
+                "Python identifier without a double underscore '__'."
+            )
+        if name in seen:
+            raise ValueError(
+                f"Model names must be unique; {name!r} is given "
+                f"{names.count(name)} times."
+            )
+        seen.add(name)
+
+
+def _is_distribution(value):
+    return hasattr(value, "rvs")
+
+
+def _subspaces(model):
+    """The list of dicts that make up a model's space, checked for type."""
+    space = model.space
+    if isinstance(space, Mapping):
+        return [space]
+    if isinstance(space, Sequence) and not isinstance(space, str):
+        if len(space) == 0:
+            raise ValueError(
+                f"Model {model.name!r}: its space is an empty list and yields "
+                "no candidates."
+            )
+        for sub in space:
+            if not isinstance(sub, Mapping):
+                raise TypeError(
+                    f"Model {model.name!r}: a space given as a list must hold "
+                    f"dicts; got {sub!r}."
+                )
+        return list(space)
+    raise TypeError(
+        f"Model {model.name!r}: its space must be a dict or a list of dicts "
+        f"(parameter name -> list of values or distribution); got {space!r}."
+    )
+
+
+def _check_space(model):
+    """Check a model's space: value types and parameter names."""
+    valid = set(model.estimator.get_params(deep=True))
+    for sub in _subspaces(model):
+        for key, values in sub.items():
+            if _is_distribution(values):
+                pass
+            elif isinstance(values, str) or not isinstance(
+                values, (Sequence, np.ndarray)
+            ):
+                raise TypeError(
+                    f"Model {model.name!r}: the values of {key!r} must be a "
+                    f"list (or array) of values or a distribution with an rvs "
+                    f"method; got {values!r}. Wrap a single value in a list."
+                )
+            elif len(values) == 0:
+                raise ValueError(
+                    f"Model {model.name!r}: {key!r} has an empty list of values, "
+                    "so the space yields no candidates."
+                )
+            # A nested name is fine when its parent is itself searched over
+            # (e.g. swapping a pipeline step and tuning the new step).
+            parent = key.rpartition("__")[0]
+            if key not in valid and parent not in sub:
+                raise ValueError(
+                    f"Model {model.name!r}: {type(model.estimator).__name__} has "
+                    f"no parameter {key!r}. Valid parameters are: "
+                    f"{sorted(valid)}."
+                )
+
+
+def _check_n_iter(n_iter, models):
+    """Resolve ``n_iter`` to one value per model (None: the whole grid)."""
+    names = [m.name for m in models]
+    if isinstance(n_iter, Mapping):
+        unknown = sorted(set(n_iter) - set(names))
+        if unknown:
+            raise ValueError(
+                f"n_iter names unknown model(s) {unknown}; the models are {names}."
+            )
+        per_model = [n_iter.get(name) for name in names]
+    else:
+        per_model = [n_iter] * len(models)
+    for model, value in zip(models, per_model):
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            raise TypeError(
+                f"n_iter for model {model.name!r} must be an int >= 1 or None; "
+                f"got {value!r}."
+            )
+        if value < 1:
+            raise ValueError(
+                f"n_iter for model {model.name!r} must be >= 1; got {value!r}."
+            )
+    for model, value in zip(models, per_model):
+        if value is None:
+            for sub in _subspaces(model):
+                dists = [k for k, v in sub.items() if _is_distribution(v)]
+                if dists:
+                    raise ValueError(
+                        f"Model {model.name!r} has distributions for {dists}, "
+                        "which cannot be enumerated: set n_iter for this model."
+                    )
+    return per_model
+
+
+def _model_random_state(random_state, name, multi_model):
+    """The random state a model's sampler gets.
+
+    In the drop-in form the search's own ``random_state`` is passed through,
+    so the candidates are exactly RandomizedSearchCV's. With several models
+    and an int seed, each model's seed is derived from the seed and the
+    model's name, so a model's candidates do not depend on the other models
+    or on their order.
+    """
+    if not multi_model or random_state is None:
+        return random_state
+    if isinstance(random_state, numbers.Integral):
+        entropy = [int(random_state), zlib.crc32(name.encode())]
+        return int(np.random.SeedSequence(entropy).generate_state(1)[0] >> 1)
+    # A RandomState instance: draw the models' seeds from it, in model order.
+    return check_random_state(random_state).randint(np.iinfo(np.int32).max)
+
+
+def _generate_candidates(models, n_iter, random_state, multi_model):
+    """Expand every model's space into its candidates.
+
+    Returns
+    -------
+    candidates : list of (model_index, params) tuples
+        In model order, then in the order of the model's grid or sampler.
+    """
+    candidates = []
+    for index, (model, model_n_iter) in enumerate(zip(models, n_iter)):
+        try:
+            if model_n_iter is None:
+                params = list(ParameterGrid(model.space))
+            else:
+                rs = _model_random_state(random_state, model.name, multi_model)
+                params = list(ParameterSampler(model.space, model_n_iter, random_state=rs))
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"Model {model.name!r}: {exc}") from exc
+        if not params:
+            raise ValueError(f"Model {model.name!r}: its space yields no candidates.")
+        candidates.extend((index, p) for p in params)
+    return candidates

@@ -1,0 +1,288 @@
+"""Keras helpers on scikeras; exposed (and documented) by :mod:`distsearch.models`.
+
+Importing this module imports Keras. If ``KERAS_BACKEND`` is unset and
+TensorFlow is not installed, the backend is set to ``"jax"`` first.
+"""
+
+import importlib.util
+import os
+
+if "KERAS_BACKEND" not in os.environ and importlib.util.find_spec("tensorflow") is None:
+    os.environ["KERAS_BACKEND"] = "jax"
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+from scikeras import wrappers  # noqa: E402
+from sklearn.utils import ClassifierTags, RegressorTags  # noqa: E402
+
+from .models import _inner_split, _seed  # noqa: E402
+
+
+def build_mlp(
+    n_features_in,
+    n_outputs=1,
+    *,
+    hidden_layer_sizes=(15,),
+    activation="relu",
+    dropout=0.0,
+    l1=0.0,
+    l2=0.0,
+    output_activation=None,
+    loss="mse",
+    optimizer="adam",
+    learning_rate=1e-3,
+):
+    """Build and compile a fully connected Keras network.
+
+    Parameters
+    ----------
+    n_features_in : int
+        Width of the input.
+
+    n_outputs : int, default=1
+        Width of the output layer.
+
+    hidden_layer_sizes : tuple of int, default=(15,)
+        Width of each hidden layer, in order; ``()`` builds a linear model
+        (inputs straight to the output layer).
+
+    activation : str, default="relu"
+        Activation of the hidden layers (any Keras activation name).
+
+    dropout : float, default=0.0
+        Dropout rate after each hidden layer; 0 adds no dropout layer.
+
+    l1, l2 : float, default=0.0
+        L1 and L2 penalties on the kernels of every Dense layer.
+
+    output_activation : str or None, default=None
+        Activation of the output layer (e.g. ``"sigmoid"``, ``"softmax"``);
+        None is linear.
+
+    loss : str, default="mse"
+        Keras loss name.
+
+    optimizer : str, default="adam"
+        Keras optimizer name (``"adam"``, ``"sgd"``, ``"rmsprop"``, ...).
+
+    learning_rate : float, default=1e-3
+        The optimizer's learning rate.
+
+    Returns
+    -------
+    model : keras.Model
+        The compiled model.
+    """
+    regularizer = keras.regularizers.L1L2(l1=l1, l2=l2) if (l1 or l2) else None
+    inputs = keras.Input(shape=(n_features_in,))
+    hidden = inputs
+    for width in hidden_layer_sizes:
+        hidden = keras.layers.Dense(
+            width, activation=activation, kernel_regularizer=regularizer
+        )(hidden)
+        if dropout:
+            hidden = keras.layers.Dropout(dropout)(hidden)
+    outputs = keras.layers.Dense(
+        n_outputs, activation=output_activation, kernel_regularizer=regularizer
+    )(hidden)
+    model = keras.Model(inputs, outputs)
+    model.compile(
+        optimizer=keras.optimizers.get(
+            {"class_name": optimizer, "config": {"learning_rate": learning_rate}}
+        ),
+        loss=loss,
+    )
+    return model
+
+
+class _KerasModel:
+    """Parameters, seeding and early stopping shared by the Keras helpers.
+
+    Mixed in before a scikeras wrapper. Only the parameters of ``__init__``
+    are the estimator's parameters; the scikeras settings they replace are
+    fixed class attributes below (scikeras lists ``__dict__`` as params).
+    """
+
+    # scikeras settings that are not parameters of these helpers.
+    model = None
+    build_fn = None
+    warm_start = False
+    callbacks = None
+    metrics = None
+    validation_split = 0.0
+    validation_batch_size = None
+    shuffle = True
+    run_eagerly = False
+    class_weight = None
+    loss = None
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(15,),
+        activation="relu",
+        dropout=0.0,
+        l1=0.0,
+        l2=0.0,
+        optimizer="adam",
+        learning_rate=1e-3,
+        epochs=200,
+        batch_size=32,
+        validation_fraction=0.1,
+        patience=10,
+        min_delta=0.0,
+        random_state=None,
+        verbose=0,
+    ):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.dropout = dropout
+        self.l1 = l1
+        self.l2 = l2
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.min_delta = min_delta
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # scikeras seeds inside ``tensorflow_random_state``, which switches
+    # TensorFlow's op determinism on; we seed with keras.utils.set_random_seed
+    # instead (see ``_keras_build_fn``), so scikeras's own seed is always None.
+    @property
+    def _random_state(self):
+        return None
+
+    @_random_state.setter
+    def _random_state(self, value):
+        pass
+
+    def _output(self, meta):
+        """(n_outputs, output activation, loss) for the target seen in fit."""
+        raise NotImplementedError
+
+    def _keras_build_fn(self, meta):
+        if self._seed is not None:
+            keras.utils.set_random_seed(self._seed)
+        n_outputs, output_activation, loss = self._output(meta)
+        return build_mlp(
+            meta["n_features_in_"],
+            n_outputs,
+            hidden_layer_sizes=tuple(self.hidden_layer_sizes),
+            activation=self.activation,
+            dropout=self.dropout,
+            l1=self.l1,
+            l2=self.l2,
+            output_activation=output_activation,
+            loss=loss,
+            optimizer=self.optimizer,
+            learning_rate=self.learning_rate,
+        )
+
+    def fit(self, X, y, sample_weight=None):
+        """Fit on (X, y), early-stopping on an inner split of these rows.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data.
+
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Targets.
+
+        sample_weight : array-like of shape (n_samples,), default=None
+            Row weights.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        self._seed = _seed(self.random_state)
+        return super().fit(X, y, sample_weight=sample_weight)
+
+    def _fit_keras_model(self, X, y, sample_weight, warm_start, epochs, initial_epoch, **kwargs):
+        # X and y are validated and encoded here, so the split is made on
+        # exactly what Keras trains on.
+        if self.patience is None:
+            self._fit_callbacks = []
+            super()._fit_keras_model(
+                X, y, sample_weight, warm_start, epochs, initial_epoch, **kwargs
+            )
+            self.validation_indices_ = np.array([], dtype=np.intp)
+            self.best_iteration_ = len(self.history_["loss"])
+            return
+        train, val = _inner_split(
+            y, self.validation_fraction, self._estimator_type == "classifier", self._seed
+        )
+        stopper = keras.callbacks.EarlyStopping(
+            monitor="val_loss",
+            patience=self.patience,
+            min_delta=self.min_delta,
+            restore_best_weights=True,
+        )
+        self._fit_callbacks = [stopper]
+        validation = (X[val], y[val])
+        if sample_weight is not None:
+            validation += (sample_weight[val],)
+            sample_weight = sample_weight[train]
+        super()._fit_keras_model(
+            X[train],
+            y[train],
+            sample_weight,
+            warm_start,
+            epochs,
+            initial_epoch,
+            validation_data=validation,
+            **kwargs,
+        )
+        self.validation_indices_ = val
+        self.best_iteration_ = int(stopper.best_epoch) + 1
+
+    def fixed_iteration_params(self, n_iterations):
+        """Parameters that make ``fit`` run ``n_iterations`` epochs on all rows.
+
+        Parameters
+        ----------
+        n_iterations : int
+            Number of epochs.
+
+        Returns
+        -------
+        params : dict
+            For ``set_params``: ``epochs`` set, early stopping off.
+        """
+        return {"epochs": int(n_iterations), "patience": None}
+
+
+class KerasRegressor(_KerasModel, wrappers.KerasRegressor):
+    def _output(self, meta):
+        return meta["n_outputs_"], None, "mse"
+
+    def __sklearn_tags__(self):
+        # scikeras 0.13 puts RegressorMixin after BaseWrapper, so on
+        # scikit-learn >= 1.7 its tags say nothing about the estimator type.
+        tags = super().__sklearn_tags__()
+        tags.estimator_type = "regressor"
+        tags.regressor_tags = RegressorTags()
+        tags.classifier_tags = None
+        tags.target_tags.required = True
+        return tags
+
+
+class KerasClassifier(_KerasModel, wrappers.KerasClassifier):
+    def _output(self, meta):
+        if meta["target_type_"] == "binary":
+            return 1, "sigmoid", "binary_crossentropy"
+        return meta["n_classes_"], "softmax", "sparse_categorical_crossentropy"
+
+    def __sklearn_tags__(self):
+        # See KerasRegressor.__sklearn_tags__.
+        tags = super().__sklearn_tags__()
+        tags.estimator_type = "classifier"
+        tags.classifier_tags = ClassifierTags()
+        tags.regressor_tags = None
+        tags.target_tags.required = True
+        return tags

@@ -30,6 +30,7 @@ from ._dispatch import _iter_results, _Shared, _Task
 from ._spaces import (
     _check_models,
     _check_n_iter,
+    _describe_space,
     _generate_candidates,
     _is_model_list,
 )
@@ -541,14 +542,21 @@ class MultiModelSearchCV(BaseSearchCV):
         return pd.DataFrame(rows)
 
     def _sk_visual_block_(self):
-        if not self._multi_model or hasattr(self, "best_estimator_"):
+        # The models side by side, each with its space (shown when its name
+        # is clicked); once fitted with refit, the winner's column shows the
+        # refit ``best_estimator_``.
+        if not self._multi_model:
             return super()._sk_visual_block_()
-        return _VisualBlock(
-            "parallel",
-            [estimator for _, estimator, _ in self.estimator],
-            names=[name for name, _, _ in self.estimator],
-            name_details=[str(space) for _, _, space in self.estimator],
-        )
+        best = getattr(self, "best_model_name_", None)
+        estimators, names, details = [], [], []
+        for name, estimator, space in self.estimator:
+            n_iter = self.n_iter.get(name) if isinstance(self.n_iter, dict) else self.n_iter
+            if name == best and hasattr(self, "best_estimator_"):
+                estimator, name = self.best_estimator_, f"{name}: best_estimator_"
+            estimators.append(estimator)
+            names.append(name)
+            details.append(_describe_space(space, n_iter))
+        return _VisualBlock("parallel", estimators, names=names, name_details=details)
 
 
 def _best_iteration_columns(best_iterations, n_candidates, n_splits):

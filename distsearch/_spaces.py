@@ -243,3 +243,38 @@ def _generate_candidates(models, n_iter, random_state, multi_model):
             raise ValueError(f"Model {model.name!r}: its space yields no candidates.")
         candidates.extend((index, p) for p in params)
     return candidates
+
+
+def _describe_value(values):
+    """A short readable form of a space's values (a list or a distribution)."""
+    dist = getattr(values, "dist", None)
+    if _is_distribution(values) and hasattr(dist, "name"):  # a frozen scipy.stats
+        args = [repr(a) for a in getattr(values, "args", ())]
+        args += [f"{k}={v!r}" for k, v in getattr(values, "kwds", {}).items()]
+        return f"{dist.name}({', '.join(args)})"
+    return repr(values)
+
+
+def _describe_space(space, n_iter=None):
+    """A model's space, one parameter a line, for the HTML diagram.
+
+    Examples
+    --------
+    >>> from scipy.stats import loguniform
+    >>> print(_describe_space({"alpha": loguniform(0.01, 10)}, n_iter=5))
+    alpha: loguniform(0.01, 10)
+    (n_iter=5)
+    """
+    subspaces = [space] if isinstance(space, Mapping) else list(space)
+    lines = []
+    for index, sub in enumerate(subspaces):
+        if index:
+            lines.append("or")
+        lines += [f"{key}: {_describe_value(values)}" for key, values in sub.items()]
+        if not sub:
+            lines.append("(default parameters)")
+    if n_iter is None:
+        lines.append("(whole grid)")
+    else:
+        lines.append(f"(n_iter={n_iter})")
+    return "\n".join(lines)

@@ -105,6 +105,17 @@ class MultiModelSearchCV(BaseSearchCV):
     return_train_score : bool, default=False
         Whether ``cv_results_`` includes training scores.
 
+    refit_iterations : {'mean'} or None, default='mean'
+        How the refit of ``best_estimator_`` treats models that early-stop
+        (see :mod:`distsearch.models`). With ``'mean'``, when the best
+        candidate's folds reported a best iteration and its model has a
+        ``fixed_iteration_params`` method, the refit runs the mean best
+        iteration over the folds (rounded) on all the rows, without early
+        stopping. It is the default because the refit then trains on every
+        row (no inner validation rows held back) for an iteration count
+        validated on every fold rather than on one more split. With None the
+        refit early-stops again, on an inner split of the whole data.
+
     Attributes
     ----------
     cv_results_ : dict of numpy (masked) ndarrays
@@ -182,6 +193,7 @@ class MultiModelSearchCV(BaseSearchCV):
         "n_iter": [Interval(numbers.Integral, 1, None, closed="left"), dict, None],
         "random_state": ["random_state"],
         "error_score": [StrOptions({"raise"}), numbers.Real],
+        "refit_iterations": [StrOptions({"mean"}), None],
     }
 
     def __init__(
@@ -199,6 +211,7 @@ class MultiModelSearchCV(BaseSearchCV):
         random_state=None,
         error_score=np.nan,
         return_train_score=False,
+        refit_iterations="mean",
     ):
         super().__init__(
             estimator=estimator,
@@ -214,6 +227,7 @@ class MultiModelSearchCV(BaseSearchCV):
         self.param_grid = param_grid
         self.n_iter = n_iter
         self.random_state = random_state
+        self.refit_iterations = refit_iterations
 
     # ------------------------------------------------------------------
     # The models and their common properties
@@ -450,6 +464,13 @@ class MultiModelSearchCV(BaseSearchCV):
             self.best_estimator_ = clone(best_model.estimator).set_params(
                 **clone(self.best_params_, safe=False)
             )
+            if self.refit_iterations == "mean" and "mean_best_iteration" in results:
+                self.best_estimator_.set_params(
+                    **_fixed_iteration_params(
+                        self.best_estimator_,
+                        results["mean_best_iteration"][self.best_index_],
+                    )
+                )
             best_fit_params = fit_params[candidates[self.best_index_][0]]
             refit_start_time = time.time()
             if y is not None:
@@ -557,6 +578,25 @@ class MultiModelSearchCV(BaseSearchCV):
             names.append(name)
             details.append(_describe_space(space, n_iter))
         return _VisualBlock("parallel", estimators, names=names, name_details=details)
+
+
+def _fixed_iteration_params(estimator, mean_iteration):
+    """Parameters that refit ``estimator`` for ``mean_iteration`` iterations.
+
+    Asks the estimator (or a pipeline's final step, with its step prefix)
+    for its ``fixed_iteration_params``; empty when it has none or the folds
+    reported no iteration (NaN).
+    """
+    if np.isnan(mean_iteration):
+        return {}
+    prefix, final = "", estimator
+    if hasattr(estimator, "steps"):
+        prefix, final = estimator.steps[-1][0] + "__", estimator.steps[-1][1]
+    if not hasattr(final, "fixed_iteration_params"):
+        return {}
+    n_iterations = max(1, int(round(float(mean_iteration))))
+    params = final.fixed_iteration_params(n_iterations)
+    return {prefix + key: value for key, value in params.items()}
 
 
 def _best_iteration_columns(best_iterations, n_candidates, n_splits):

@@ -27,7 +27,10 @@ class _Model(NamedTuple):
 
 
 def _is_estimator(obj):
-    return hasattr(obj, "fit") and hasattr(obj, "get_params")
+    # An estimator instance: a class has ``fit`` and ``get_params`` too.
+    return (
+        not isinstance(obj, type) and hasattr(obj, "fit") and hasattr(obj, "get_params")
+    )
 
 
 def _is_model_list(estimator):

@@ -1,28 +1,100 @@
-"""The ``distsearch`` command line."""
+"""The ``distsearch`` command line (also ``python -m distsearch``)."""
 
 import argparse
+import sys
 
-from sklearn.datasets import make_regression
-from sklearn.linear_model import Ridge
-from sklearn.tree import DecisionTreeRegressor
+_BACKENDS = ("loky", "threading", "dask", "ray")
 
-from ._search import MultiModelSearchCV
+
+def _parser():
+    parser = argparse.ArgumentParser(
+        prog="distsearch",
+        description="Cross-validated model selection over several models at once.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    tournament = sub.add_parser(
+        "tournament",
+        help="run a model-selection tournament",
+        description=(
+            "Run a model-selection tournament: cross-validate every candidate of "
+            "every model, score the winner (and an ensemble of the best) on a "
+            "held-out test set, refit the winner on all the data and write "
+            "results/<run-id>/ (summary.txt, cv_results.csv, plots, model.joblib). "
+            "Without CONFIG: LightGBM, Keras and a linear baseline on mock "
+            "regression data."
+        ),
+    )
+    tournament.add_argument(
+        "config",
+        nargs="?",
+        help="a Python config file (see examples/); default: the built-in tournament",
+    )
+    tournament.add_argument(
+        "--backend",
+        choices=_BACKENDS,
+        help="where the fits run (default: joblib's active backend, loky)",
+    )
+    tournament.add_argument(
+        "--scheduler-address",
+        help="address of a running dask scheduler (or ray cluster) for --backend",
+    )
+    tournament.add_argument(
+        "--n-jobs", type=int, default=-1, help="parallel fits (default: -1, all cores)"
+    )
+    tournament.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seeds the mock data, the split, the folds and the candidates (default: 0)",
+    )
+    tournament.add_argument(
+        "--output",
+        default="results",
+        help="folder that gets the run folder <run-id>/ (default: results)",
+    )
+    tournament.add_argument(
+        "--quick",
+        action="store_true",
+        help=(
+            "smoke-test size: at most 300 rows, 3 folds, 2 candidates per model, "
+            "n_estimators and epochs capped at 20"
+        ),
+    )
+    tournament.add_argument(
+        "--no-progress", action="store_true", help="no progress bar during the search"
+    )
+    return parser
 
 
 def main(argv=None):
-    """Run the ``distsearch`` command; returns the exit status."""
-    parser = argparse.ArgumentParser(prog="distsearch")
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("tournament", help="run a model-selection tournament")
-    parser.parse_args(argv)
-    X, y = make_regression(n_samples=500, n_features=10, noise=10, random_state=0)
-    search = MultiModelSearchCV(
-        [
-            ("ridge", Ridge(), {"alpha": [0.01, 0.1, 1.0, 10.0]}),
-            ("tree", DecisionTreeRegressor(random_state=0), {"max_depth": [2, 4, 8]}),
-        ],
-        cv=5,
-        n_jobs=-1,
-    ).fit(X, y)
-    print(search.leaderboard(per_model=True).to_string(index=False))
+    """Run the ``distsearch`` command; returns the exit status.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        0 on success, 2 for a usage or configuration error.
+    """
+    args = _parser().parse_args(argv)
+    from ._config import ConfigError
+    from ._tournament import run_tournament
+
+    try:
+        run_tournament(
+            args.config,
+            seed=args.seed,
+            backend=args.backend,
+            scheduler_address=args.scheduler_address,
+            n_jobs=args.n_jobs,
+            output=args.output,
+            quick=args.quick,
+            progress=not args.no_progress,
+        )
+    except ConfigError as exc:
+        print(f"distsearch tournament: configuration error: {exc}", file=sys.stderr)
+        return 2
     return 0

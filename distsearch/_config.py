@@ -1,0 +1,310 @@
+"""Tournament configuration: a Python module of plain variables, checked first.
+
+A config file is a Python module (as the seed's ``randomized_config.py``)
+whose module-level variables set up the tournament; every one is optional::
+
+    data = {"kind": "mock_regression", "n_samples": 1000, "n_categorical_features": 2}
+    contenders = [(name, estimator, param_space), ...]   # or contenders_spec
+    n_iter = {"lightgbm": 5}        # per model; models left out: whole grid
+    n_splits = 5                    # cross-validation folds
+    test_size = 0.2                 # held-out share, scored once at the end
+    scoring = ["r2", "neg_root_mean_squared_error"]
+    rank_by = "r2"                  # the metric that picks the winner
+    ensemble = {"method": "voting", "top_k": 3}   # or None
+
+``contenders_spec`` is the seed's form (see :func:`distsearch.from_contenders_spec`)
+and replaces ``contenders`` and ``n_iter``. Names starting with ``_`` and
+imported modules, classes, functions and distributions are ignored; any other
+unknown name is an error, so that a misspelt key does not go unnoticed.
+Everything is checked before any model is fitted, and every error names the
+file, the key and what was expected (:class:`ConfigError`).
+"""
+
+import importlib.util
+import numbers
+import types
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from scipy.stats import loguniform, randint
+from sklearn.base import is_classifier, is_regressor
+from sklearn.linear_model import LogisticRegression, Ridge, RidgeClassifier
+from sklearn.metrics import get_scorer_names
+
+from ._data import DataSpecError, _check_data_spec
+from ._spaces import _check_models, _check_n_iter
+
+DEFAULT_SOURCE = "built-in default"
+
+_KEYS = (
+    "data",
+    "contenders",
+    "contenders_spec",
+    "n_iter",
+    "n_splits",
+    "test_size",
+    "scoring",
+    "rank_by",
+    "ensemble",
+)
+
+# Keys of the seed's config files, and what replaces them here.
+_SEED_KEYS = {
+    "n_numeric_features": "data = {'kind': 'mock_regression', 'n_features': ...}",
+    "n_informative_numeric_features": "data = {'kind': 'mock_regression', 'n_informative': ...}",
+    "n_categorical_features": "data = {'kind': 'mock_regression', 'n_categorical_features': ...}",
+    "make_regression_init_kwargs": "data = {'kind': 'mock_regression', <make_regression arguments>}",
+    "score_path": "scoring = 'r2' (a scikit-learn scorer name) and rank_by",
+    "dependencies": "nothing: install packages before the run",
+    "auto_open_figures": "nothing: the plots are written to the run folder",
+}
+
+
+class ConfigError(ValueError):
+    """A tournament config is invalid.
+
+    The message names the config source, the key and what was expected.
+    """
+
+    def __init__(self, source, key, message):
+        where = f"{source}: {key}" if key else str(source)
+        super().__init__(f"{where}: {message}")
+        self.source = source
+        self.key = key
+
+
+@dataclass
+class _Config:
+    """A tournament's settings, as given (task-dependent defaults unresolved)."""
+
+    source: str = DEFAULT_SOURCE
+    base_dir: Path = None
+    data: dict = field(
+        default_factory=lambda: {
+            "kind": "mock_regression",
+            "n_categorical_features": 2,
+            "n_samples": 1000,
+            "n_features": 10,
+            "n_informative": 5,
+            "noise": 100.0,
+        }
+    )
+    contenders: list = None
+    contenders_spec: list = None
+    n_iter: object = None
+    n_splits: int = 5
+    test_size: float = 0.2
+    scoring: object = None
+    rank_by: str = None
+    ensemble: dict = None
+
+
+def _default_config():
+    """The built-in tournament: the default data and contenders, a voting ensemble."""
+    return _Config(ensemble={"method": "voting", "top_k": 3})
+
+
+def _is_setting(value):
+    """Whether a module-level value can be a setting (not an import or helper)."""
+    return not (
+        isinstance(value, (types.ModuleType, types.FunctionType, type))
+        or hasattr(value, "rvs")
+        or type(value).__module__.startswith("scipy.stats")
+    )
+
+
+def _load_config(path):
+    """Load and check a config file; returns a ``_Config``.
+
+    Raises
+    ------
+    ConfigError
+        If the file cannot be run, or a setting is unknown or invalid.
+    """
+    path = Path(path)
+    source = str(path)
+    if not path.is_file():
+        raise ConfigError(source, None, "config file not found")
+    spec = importlib.util.spec_from_file_location(f"_distsearch_config_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        raise ConfigError(source, None, f"could not run the file: {type(exc).__name__}: {exc}") from exc
+    settings = {}
+    for name, value in vars(module).items():
+        if name.startswith("_") or not _is_setting(value):
+            continue
+        if name in _SEED_KEYS:
+            raise ConfigError(source, name, f"a key of the seed's format; use {_SEED_KEYS[name]}")
+        if name not in _KEYS:
+            raise ConfigError(source, name, f"unknown key; expected keys among {list(_KEYS)}")
+        settings[name] = value
+    config = _Config(source=source, base_dir=path.parent, **settings)
+    _check_config(config)
+    return config
+
+
+def _check_config(config):
+    """Check the settings that do not depend on the data; raises ConfigError."""
+    fail = lambda key, message: ConfigError(config.source, key, message)  # noqa: E731
+    try:
+        _check_data_spec(config.data)
+    except DataSpecError as exc:
+        raise fail("data" + (f"['{exc.key}']" if exc.key else ""), str(exc)) from None
+    if config.contenders is not None and config.contenders_spec is not None:
+        raise fail("contenders_spec", "give either contenders or contenders_spec, not both")
+    if config.contenders_spec is not None and config.n_iter is not None:
+        raise fail("n_iter", "with contenders_spec, set '__n_iter' in each spec entry instead")
+    if config.contenders is not None and not isinstance(config.contenders, (list, tuple)):
+        raise fail("contenders", f"expected a list of (name, estimator, param_space), got {config.contenders!r}")
+    if not _is_int(config.n_splits) or config.n_splits < 2:
+        raise fail("n_splits", f"expected an int >= 2, got {config.n_splits!r}")
+    if not (isinstance(config.test_size, float) and 0 < config.test_size < 1):
+        raise fail("test_size", f"expected a float between 0 and 1, got {config.test_size!r}")
+    if config.scoring is not None:
+        _scoring_dict(config.scoring, fail)
+    if config.rank_by is not None and config.scoring is None:
+        raise fail("rank_by", "set scoring too: rank_by names one of its metrics")
+    if config.ensemble is not None:
+        ensemble = config.ensemble
+        if not (
+            isinstance(ensemble, dict)
+            and set(ensemble) <= {"method", "top_k"}
+            and ensemble.get("method", "voting") in ("voting", "stacking")
+            and _is_int(ensemble.get("top_k", 3))
+            and ensemble.get("top_k", 3) >= 2
+        ):
+            raise fail(
+                "ensemble",
+                "expected None or {'method': 'voting' or 'stacking', 'top_k': int >= 2}, "
+                f"got {ensemble!r}",
+            )
+
+
+def _is_int(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _scoring_dict(scoring, fail):
+    """Normalise ``scoring`` to an ordered ``{name: scorer}`` dict."""
+    if isinstance(scoring, str):
+        scoring = {scoring: scoring}
+    elif isinstance(scoring, (list, tuple)) and all(isinstance(s, str) for s in scoring):
+        scoring = {s: s for s in scoring}
+    elif not isinstance(scoring, dict):
+        raise fail("scoring", f"expected a scorer name, a list of them or a dict, got {scoring!r}")
+    if not scoring:
+        raise fail("scoring", "expected at least one metric")
+    names = set(get_scorer_names())
+    for name, scorer in scoring.items():
+        if isinstance(scorer, str) and scorer not in names:
+            raise fail(
+                "scoring", f"{scorer!r} is not a scikit-learn scorer name (see sklearn.metrics.get_scorer_names())"
+            )
+        if not (isinstance(scorer, str) or callable(scorer)):
+            raise fail("scoring", f"metric {name!r}: expected a scorer name or a callable, got {scorer!r}")
+    return dict(scoring)
+
+
+def _default_scoring(dataset):
+    if dataset.task == "regression":
+        return ["r2", "neg_root_mean_squared_error"]
+    if dataset.task == "multilabel":
+        return ["f1_micro", "jaccard_samples"]
+    return ["roc_auc" if dataset.y.nunique() == 2 else "roc_auc_ovr", "accuracy"]
+
+
+def _default_contenders(task, seed):
+    """The built-in contenders for a task: ((name, estimator, space) list, n_iter).
+
+    Gradient boosting and a neural network, each with early stopping on an
+    inner split of the fit data and 5 random candidates (the seed's
+    randomized config), against a linear baseline with a 5-point grid.
+    """
+    if task == "multilabel":
+        # Neither LightGBM nor the seed's networks take several labels; these do.
+        from sklearn.ensemble import RandomForestClassifier
+        from sklearn.neighbors import KNeighborsClassifier
+
+        return [
+            ("forest", RandomForestClassifier(n_estimators=100, random_state=seed),
+             {"max_depth": [4, 8, None], "min_samples_leaf": [1, 5]}),
+            ("knn", KNeighborsClassifier(), {"n_neighbors": [5, 15, 45]}),
+            ("ridge", RidgeClassifier(), {"alpha": [0.01, 0.1, 1.0, 10.0, 100.0]}),
+        ], {"forest": 5}
+    from . import models
+
+    boosting = (models.LightGBMRegressor if task == "regression" else models.LightGBMClassifier)(
+        n_estimators=1000, early_stopping_rounds=10, random_state=seed
+    )
+    network = (models.KerasRegressor if task == "regression" else models.KerasClassifier)(
+        learning_rate=0.01, epochs=200, patience=10, random_state=seed
+    )
+    if task == "regression":
+        linear = ("ridge", Ridge(), {"alpha": [0.01, 0.1, 1.0, 10.0, 100.0]})
+    else:
+        linear = ("logistic", LogisticRegression(max_iter=1000), {"C": [0.01, 0.1, 1.0, 10.0, 100.0]})
+    return [
+        ("lightgbm", boosting, {"learning_rate": loguniform(1e-2, 1e-1), "max_depth": randint(1, 4)}),
+        (
+            "keras",
+            network,
+            {
+                "hidden_layer_sizes": [(), (15,), (15, 15), (225,)],
+                "l1": loguniform(1e-8, 1e-2),
+                "l2": loguniform(1e-8, 1e-2),
+            },
+        ),
+        linear,
+    ], {"lightgbm": 5, "keras": 5}
+
+
+def _resolve(config, dataset, seed):
+    """The contenders, n_iter, scoring and rank_by for this config and data.
+
+    Fills the task-dependent defaults and checks the contenders against the
+    task; raises ConfigError.
+
+    Returns
+    -------
+    models : list of (name, estimator, space)
+    n_iter : dict, int or None
+    scoring : dict of name -> scorer
+    rank_by : str
+    """
+    fail = lambda key, message: ConfigError(config.source, key, message)  # noqa: E731
+    if config.contenders_spec is not None:
+        from . import from_contenders_spec
+
+        key = "contenders_spec"
+        try:
+            models, n_iter = from_contenders_spec(config.contenders_spec)
+        except (TypeError, ValueError, ImportError, AttributeError) as exc:
+            raise fail(key, str(exc)) from None
+    elif config.contenders is not None:
+        key, models, n_iter = "contenders", list(config.contenders), config.n_iter
+    else:
+        key = "contenders"
+        models, n_iter = _default_contenders(dataset.task, seed)
+    try:
+        checked = _check_models(models, None)
+        _check_n_iter(n_iter, checked)
+    except (TypeError, ValueError) as exc:
+        raise fail("n_iter" if "n_iter" in str(exc) else key, str(exc)) from None
+    wanted = is_regressor if dataset.task == "regression" else is_classifier
+    for model in checked:
+        if not wanted(model.estimator):
+            raise fail(
+                key,
+                f"model {model.name!r} ({type(model.estimator).__name__}) is not a "
+                f"{'regressor' if dataset.task == 'regression' else 'classifier'}, "
+                f"but the data is a {dataset.task} task",
+            )
+    scoring = _scoring_dict(config.scoring or _default_scoring(dataset), fail)
+    rank_by = config.rank_by or next(iter(scoring))
+    if rank_by not in scoring:
+        raise fail("rank_by", f"expected one of the scoring metrics {list(scoring)}, got {rank_by!r}")
+    if config.ensemble is not None and dataset.task == "multilabel":
+        raise fail("ensemble", "ensembles of multilabel classifiers are not supported; set ensemble = None")
+    return models, n_iter, scoring, rank_by

@@ -1,0 +1,490 @@
+"""The tournament: one run from a config to a winning model and its run folder.
+
+The steps, in order (everything that can be checked is checked before the
+first fit):
+
+1. load the config and the data, resolve the contenders and the metrics;
+2. wrap every contender in a pipeline that one-hot encodes the categorical
+   columns and standardises the numeric ones;
+3. split off a seeded, held-out test set;
+4. cross-validate every candidate of every model on the rest with
+   :class:`~distsearch.MultiModelSearchCV` (failing candidates get NaN scores
+   and are reported, they do not stop the run);
+5. refit the winner on the rest and score it once on the held-out set, and
+   the optional ensemble of the top candidates the same way;
+6. refit the winner on all the data and save it with its metadata;
+7. write the run folder (see :mod:`distsearch._reports`).
+"""
+
+import datetime
+import importlib.metadata
+import platform
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pandas as pd
+from sklearn.base import clone
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import (
+    StackingClassifier,
+    StackingRegressor,
+    VotingClassifier,
+    VotingRegressor,
+)
+from sklearn.model_selection import KFold, ParameterGrid, StratifiedKFold, train_test_split
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from ._config import (
+    ConfigError,
+    _Config,
+    _default_config,
+    _load_config,
+    _resolve,
+)
+from ._data import DataSpecError, _load_data
+from ._search import MultiModelSearchCV
+from ._spaces import _check_models, _check_n_iter, _subspaces
+
+# --quick: a smoke-test size for any config.
+QUICK_ROWS = 300
+QUICK_SPLITS = 3
+QUICK_CANDIDATES = 2
+QUICK_LENGTH = 20  # cap on n_estimators / epochs
+_LENGTH_PARAMS = ("n_estimators", "epochs")
+
+_VERSIONED = (
+    "distsearch",
+    "scikit-learn",
+    "numpy",
+    "pandas",
+    "scipy",
+    "joblib",
+    "lightgbm",
+    "keras",
+    "scikeras",
+    "jax",
+    "tensorflow",
+)
+
+
+@dataclass
+class _Run:
+    """Everything a finished tournament reports (see ``_reports``)."""
+
+    run_id: str
+    run_dir: Path
+    source: str
+    seed: int
+    backend: str
+    n_jobs: int
+    quick: bool
+    dataset: object
+    n_train: int
+    n_test: int
+    cv: object
+    scoring: dict
+    rank_by: str
+    search: MultiModelSearchCV
+    failures: list
+    winner_test: dict
+    predictions: dict
+    ensemble: dict
+    final_path: Path
+    versions: dict
+    timings: dict = field(default_factory=dict)
+
+
+def _versions():
+    versions = {"python": platform.python_version()}
+    for name in _VERSIONED:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return versions
+
+
+def _pipeline(estimator, dataset):
+    """``estimator`` behind the preprocessing of ``dataset``'s columns."""
+    numeric = [c for c in dataset.X.columns if c not in dataset.categorical]
+    steps = [("num", StandardScaler(), numeric)]
+    if dataset.categorical:
+        steps.append(
+            (
+                "cat",
+                OneHotEncoder(handle_unknown="ignore", sparse_output=False),
+                dataset.categorical,
+            )
+        )
+    return Pipeline([("prep", ColumnTransformer(steps)), ("model", estimator)])
+
+
+def _prefixed(space):
+    """A model's space with its keys routed to the pipeline's ``model`` step."""
+    if isinstance(space, dict):
+        return {f"model__{k}": v for k, v in space.items()}
+    return [_prefixed(sub) for sub in space]
+
+
+def _capped(value):
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return min(value, QUICK_LENGTH)
+    return value
+
+
+def _quick_models(models, n_iter):
+    """The models and n_iter of a --quick run.
+
+    Each model gets at most ``QUICK_CANDIDATES`` candidates, and the training
+    length parameters (``n_estimators``, ``epochs``) of its estimator and of
+    its space are capped at ``QUICK_LENGTH``.
+    """
+    checked = _check_models(models, None)
+    per_model = _check_n_iter(n_iter, checked)
+    quick_models, quick_n_iter = [], {}
+    for model, count in zip(checked, per_model):
+        estimator = clone(model.estimator)
+        params = estimator.get_params(deep=False)
+        estimator.set_params(**{k: _capped(params[k]) for k in _LENGTH_PARAMS if k in params})
+        space = [
+            {
+                k: [_capped(v) for v in values] if k in _LENGTH_PARAMS and not hasattr(values, "rvs") else values
+                for k, values in sub.items()
+            }
+            for sub in _subspaces(model)
+        ]
+        if count is None:
+            count = len(ParameterGrid(space))
+        quick_models.append((model.name, estimator, space))
+        quick_n_iter[model.name] = min(count, QUICK_CANDIDATES)
+    return quick_models, quick_n_iter
+
+
+def _quick_rows(dataset, seed):
+    """``dataset`` subsampled to ``QUICK_ROWS`` rows (stratified for classes)."""
+    if len(dataset.X) <= QUICK_ROWS:
+        return dataset
+    stratify = dataset.y if dataset.task == "classification" else None
+    X, _, y, _ = train_test_split(
+        dataset.X, dataset.y, train_size=QUICK_ROWS, random_state=seed, stratify=stratify
+    )
+    description = dataset.description + f"\n--quick: a seeded subsample of {QUICK_ROWS} rows is used"
+    return dataset._replace(X=X.reset_index(drop=True), y=y.reset_index(drop=True), description=description)
+
+
+def _search_options(backend, scheduler_address, progress):
+    """The options MultiModelSearchCV takes among the dispatch ones asked for."""
+    wanted = {"backend": backend, "address": scheduler_address, "progress": progress}
+    accepted = MultiModelSearchCV._get_param_names()
+    return {k: v for k, v in wanted.items() if k in accepted and v is not None}
+
+
+def _prepare(config, seed, quick):
+    """Load the data and resolve the contenders; everything before any fit."""
+    if config is None:
+        config = _default_config()
+    elif not isinstance(config, _Config):
+        config = _load_config(config)
+    try:
+        dataset = _load_data(config.data, seed, config.base_dir)
+    except DataSpecError as exc:
+        raise ConfigError(config.source, f"data['{exc.key}']", str(exc)) from None
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(config.source, "data", f"{type(exc).__name__}: {exc}") from None
+    models, n_iter, scoring, rank_by = _resolve(config, dataset, seed)
+    n_splits = config.n_splits
+    if quick:
+        dataset = _quick_rows(dataset, seed)
+        models, n_iter = _quick_models(models, n_iter)
+        n_splits = min(n_splits, QUICK_SPLITS)
+    return config, dataset, models, n_iter, scoring, rank_by, n_splits
+
+
+def run_tournament(
+    config=None,
+    *,
+    seed=0,
+    backend=None,
+    scheduler_address=None,
+    n_jobs=-1,
+    output="results",
+    quick=False,
+    progress=True,
+    log=print,
+):
+    """Run a model-selection tournament and write its run folder.
+
+    Parameters
+    ----------
+    config : str, Path or None
+        A config file (see :mod:`distsearch._config`); None runs the built-in
+        default.
+    seed : int
+        Seeds the mock data, the held-out split, the folds, the candidate
+        sampling and the default contenders.
+    backend : str or None
+        The search's dispatch backend ("loky", "dask", "ray", ...); None uses
+        the active joblib backend.
+    scheduler_address : str or None
+        A dask scheduler (or ray cluster) address for ``backend``.
+    n_jobs : int
+        Parallel fits (-1: all cores).
+    output : str or Path
+        The folder under which the run folder ``<run-id>/`` is created.
+    quick : bool
+        Smoke-test size: at most 300 rows, 3 folds, 2 candidates per model,
+        ``n_estimators`` / ``epochs`` capped at 20.
+    progress : bool
+        Show a progress bar during the search.
+    log : callable
+        Where the console lines go.
+
+    Returns
+    -------
+    _Run
+        The run's results; ``run_dir`` holds its files.
+
+    Raises
+    ------
+    ConfigError
+        Before any fit, when the config or the data is invalid.
+    """
+    from ._reports import leaderboard_text, write_reports
+
+    started = time.perf_counter()
+    timings = {}
+    config, dataset, models, n_iter, scoring, rank_by, n_splits = _prepare(config, seed, quick)
+    timings["data and config"] = time.perf_counter() - started
+
+    run_id = _new_run_id(Path(output))
+    run_dir = Path(output) / run_id
+    run_dir.mkdir(parents=True)
+    log(f"distsearch tournament {run_id}: {config.source}" + (" (--quick)" if quick else ""))
+    log(dataset.description)
+
+    stratify = dataset.y if dataset.task == "classification" else None
+    X_train, X_test, y_train, y_test = train_test_split(
+        dataset.X, dataset.y, test_size=config.test_size, random_state=seed, stratify=stratify
+    )
+    if dataset.task == "classification":
+        cv = StratifiedKFold(n_splits, shuffle=True, random_state=seed)
+    else:
+        cv = KFold(n_splits, shuffle=True, random_state=seed)
+
+    pipelines = [(name, _pipeline(est, dataset), _prefixed(space)) for name, est, space in models]
+    search = MultiModelSearchCV(
+        pipelines,
+        n_iter=n_iter,
+        scoring=scoring,
+        refit=rank_by,
+        cv=cv,
+        n_jobs=n_jobs,
+        random_state=seed,
+        error_score=np.nan,
+        **_search_options(backend, scheduler_address, progress),
+    )
+    backend_name = search.get_params().get("backend") or backend or "loky"
+    n_candidates = sum(
+        n if n is not None else len(ParameterGrid(m.space))
+        for m, n in zip(search._models(), _check_n_iter(n_iter, search._models()))
+    )
+    log(
+        f"search: {n_candidates} candidates of {len(models)} models x {n_splits} folds = "
+        f"{n_candidates * n_splits} fits on {len(X_train)} rows ({backend_name}, n_jobs={n_jobs})"
+    )
+    tick = time.perf_counter()
+    search.fit(X_train, y_train)
+    timings["search (cross-validation and winner refit)"] = time.perf_counter() - tick
+    failures = _failures(search, cv, X_train, y_train)
+
+    tick = time.perf_counter()
+    winner_test = _scores(search.scorer_, search.best_estimator_, X_test, y_test)
+    predictions = _predictions(search.best_estimator_, X_test, y_test)
+    timings["held-out scoring"] = time.perf_counter() - tick
+
+    ensemble = None
+    if config.ensemble is not None:
+        tick = time.perf_counter()
+        ensemble = _ensemble(search, config.ensemble, rank_by, dataset.task, cv)
+        if ensemble is not None:
+            ensemble["estimator"].fit(X_train, y_train)
+            ensemble["test"] = _scores(search.scorer_, ensemble["estimator"], X_test, y_test)
+        timings["ensemble fit and held-out scoring"] = time.perf_counter() - tick
+
+    tick = time.perf_counter()
+    final = clone(search.best_estimator_).fit(dataset.X, dataset.y)
+    versions = _versions()
+    final_path = run_dir / "model.joblib"
+    joblib.dump(
+        {
+            "estimator": final,
+            "model_name": search.best_model_name_,
+            "params": search.best_params_,
+            "feature_names": list(dataset.X.columns),
+            "target": list(dataset.y.columns) if dataset.task == "multilabel" else dataset.y.name,
+            "task": dataset.task,
+            "classes": list(getattr(final, "classes_", [])) or None,
+            "cv_score": {m: float(search.cv_results_[f"mean_test_{m}"][search.best_index_]) for m in scoring},
+            "test_score": winner_test,
+            "n_rows": len(dataset.X),
+            "seed": seed,
+            "run_id": run_id,
+            "versions": versions,
+            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        },
+        final_path,
+    )
+    timings["final refit on all data and save"] = time.perf_counter() - tick
+
+    run = _Run(
+        run_id=run_id,
+        run_dir=run_dir,
+        source=config.source,
+        seed=seed,
+        backend=backend_name,
+        n_jobs=n_jobs,
+        quick=quick,
+        dataset=dataset,
+        n_train=len(X_train),
+        n_test=len(X_test),
+        cv=cv,
+        scoring=scoring,
+        rank_by=rank_by,
+        search=search,
+        failures=failures,
+        winner_test=winner_test,
+        predictions=predictions,
+        ensemble=ensemble,
+        final_path=final_path,
+        versions=versions,
+        timings=timings,
+    )
+    tick = time.perf_counter()
+    write_reports(run, total_seconds=lambda: time.perf_counter() - started, reports_started=tick)
+    log(leaderboard_text(run))
+    log(f"run folder: {run_dir}")
+    return run
+
+
+def _new_run_id(output):
+    """A run id from the UTC time, unique within ``output``."""
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%d-%H%M%S")
+    run_id, n = stamp, 1
+    while (output / run_id).exists():
+        n += 1
+        run_id = f"{stamp}-{n}"
+    return run_id
+
+
+def _scores(scorers, estimator, X, y):
+    """Every metric of ``estimator`` on (X, y); a metric that fails gives NaN."""
+    scores = {}
+    for name, scorer in scorers.items():
+        try:
+            scores[name] = float(scorer(estimator, X, y))
+        except Exception:  # noqa: BLE001 - reported as NaN, the run goes on
+            scores[name] = float("nan")
+    return scores
+
+
+def _class_scores(estimator, X):
+    """Per-class scores for ROC curves: (n_samples, n_classes) or None."""
+    if hasattr(estimator, "predict_proba"):
+        proba = estimator.predict_proba(X)
+        if isinstance(proba, list):  # multilabel: one (n, 2) array per label
+            return np.column_stack([p[:, -1] for p in proba])
+        return np.asarray(proba)
+    if hasattr(estimator, "decision_function"):
+        scores = np.asarray(estimator.decision_function(X))
+        return scores if scores.ndim == 2 else np.column_stack([-scores, scores])
+    return None
+
+
+def _predictions(estimator, X_test, y_test):
+    """The winner's held-out predictions, for the plots."""
+    predictions = {"y_true": np.asarray(y_test), "y_pred": np.asarray(estimator.predict(X_test))}
+    if hasattr(estimator, "classes_") or np.asarray(y_test).ndim == 2:
+        predictions["scores"] = _class_scores(estimator, X_test)
+        predictions["classes"] = (
+            list(y_test.columns) if np.asarray(y_test).ndim == 2 else list(estimator.classes_)
+        )
+    return predictions
+
+
+def _failures(search, cv, X, y):
+    """The candidates with a NaN score on some fold, each with its error.
+
+    The error is recorded by fitting (and scoring) the candidate again on its
+    first failed fold in this process and catching what it raises.
+    """
+    results = search.cv_results_
+    n_splits = search.n_splits_
+    split_scores = np.column_stack(
+        [results[f"split{k}_test_{search.refit}"] for k in range(n_splits)]
+    )
+    failed = np.flatnonzero(np.isnan(split_scores).any(axis=1))
+    if len(failed) == 0:
+        return []
+    splits = list(cv.split(X, y))
+    estimators = {name: est for name, est, _ in search.estimator}
+    failures = []
+    for index in failed:
+        name, params = results["model"][index], results["params"][index]
+        folds = np.flatnonzero(np.isnan(split_scores[index]))
+        train, test = splits[folds[0]]
+        error = "the failure did not recur when the fit was repeated"
+        try:
+            estimator = clone(estimators[name]).set_params(**params)
+            estimator.fit(X.iloc[train], y.iloc[train])
+            for metric, scorer in search.scorer_.items():
+                score = scorer(estimator, X.iloc[test], y.iloc[test])
+                if np.isnan(score):
+                    error = f"metric {metric!r} is NaN"
+        except Exception as exc:  # noqa: BLE001 - this is what is being recorded
+            error = f"{type(exc).__name__}: {exc}"
+        failures.append(
+            {
+                "rank": int(results[f"rank_test_{search.refit}"][index]),
+                "model": name,
+                "params": params,
+                "failed_folds": [int(k) for k in folds],
+                "error": error.strip(),
+            }
+        )
+    return sorted(failures, key=lambda f: f["rank"])
+
+
+def _ensemble(search, spec, rank_by, task, cv):
+    """The unfitted ensemble of the top candidates, or None with fewer than 2."""
+    results = search.cv_results_
+    order = np.argsort(results[f"rank_test_{rank_by}"], kind="stable")
+    top = [i for i in order if np.isfinite(results[f"mean_test_{rank_by}"][i])]
+    top = top[: spec.get("top_k", 3)]
+    if len(top) < 2:
+        return None
+    estimators = {name: est for name, est, _ in search.estimator}
+    members = [
+        (
+            f"{results['model'][i]}_{results[f'rank_test_{rank_by}'][i]}",
+            clone(estimators[results["model"][i]]).set_params(**results["params"][i]),
+        )
+        for i in top
+    ]
+    method = spec.get("method", "voting")
+    if task == "regression":
+        estimator = VotingRegressor(members) if method == "voting" else StackingRegressor(members, cv=cv)
+    elif method == "voting":
+        soft = all(hasattr(est, "predict_proba") for _, est in members)
+        estimator = VotingClassifier(members, voting="soft" if soft else "hard")
+    else:
+        estimator = StackingClassifier(members, cv=cv)
+    description = (
+        f"{method} of the top {len(members)}: "
+        + ", ".join(name for name, _ in members)
+        + (f" (voting={estimator.voting})" if isinstance(estimator, VotingClassifier) else "")
+    )
+    return {"estimator": estimator, "description": description}

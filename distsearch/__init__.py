@@ -5,7 +5,8 @@ scikit-learn's ``GridSearchCV`` that also searches several models, each with
 its own parameter space, in one flat parallel dispatch.
 """
 
+from ._contenders import from_contenders_spec
 from ._search import MultiModelSearchCV
 
-__all__ = ["MultiModelSearchCV"]
+__all__ = ["MultiModelSearchCV", "from_contenders_spec"]
 __version__ = "0.1.0"

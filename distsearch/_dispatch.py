@@ -15,6 +15,8 @@ from sklearn.base import clone
 from sklearn.model_selection._validation import _fit_and_score
 from sklearn.utils.parallel import Parallel, delayed
 
+from ._prefix import _fit_and_score_shared
+
 
 class _Task(NamedTuple):
     """One fit: candidate ``cand_idx`` of model ``model_idx`` on fold ``split_idx``."""
@@ -23,6 +25,9 @@ class _Task(NamedTuple):
     split_idx: int
     model_idx: int
     params: dict
+    # A _prefix._PrefixPlan when the task's leading pipeline steps are
+    # shared with other tasks (fitted once per fold), else None.
+    prefix: object = None
 
 
 class _Shared(NamedTuple):
@@ -65,25 +70,27 @@ def _evaluate_task(shared, index, task):
     gets it) plus ``best_iteration``.
     """
     train, test = shared.splits[task.split_idx]
-    result = _fit_and_score(
-        clone(shared.estimators[task.model_idx]),
-        shared.X,
-        shared.y,
-        scorer=shared.scorer,
-        train=train,
-        test=test,
-        verbose=shared.verbose,
-        parameters=task.params,
-        fit_params=shared.fit_params[task.model_idx],
-        score_params=shared.score_params,
-        return_train_score=shared.return_train_score,
-        return_n_test_samples=True,
-        return_times=True,
-        return_estimator=True,
-        split_progress=(task.split_idx, len(shared.splits)),
-        candidate_progress=(task.cand_idx, shared.n_candidates),
-        error_score=shared.error_score,
-    )
+    result = None if task.prefix is None else _fit_and_score_shared(shared, task)
+    if result is None:
+        result = _fit_and_score(
+            clone(shared.estimators[task.model_idx]),
+            shared.X,
+            shared.y,
+            scorer=shared.scorer,
+            train=train,
+            test=test,
+            verbose=shared.verbose,
+            parameters=task.params,
+            fit_params=shared.fit_params[task.model_idx],
+            score_params=shared.score_params,
+            return_train_score=shared.return_train_score,
+            return_n_test_samples=True,
+            return_times=True,
+            return_estimator=True,
+            split_progress=(task.split_idx, len(shared.splits)),
+            candidate_progress=(task.cand_idx, shared.n_candidates),
+            error_score=shared.error_score,
+        )
     result["best_iteration"] = _best_iteration(result.pop("estimator"))
     return index, result
 

@@ -226,12 +226,20 @@ def _figure(**kwargs):
     return Figure(**kwargs)
 
 
-def plot_scores(run):
+def plot_scores(search, metric):
     """Box plot of every candidate's per-fold scores, in rank order.
 
     One box per candidate that has scores (failed folds are left out; a
     candidate with no score keeps its tick, marked "failed"), coloured by
-    model. Each box patch's ``gid`` is ``"<rank> <model>"``.
+    model. Each box patch's ``gid`` is ``"<rank> <model>"``. Drawn for the
+    tournament's run folder and by ``MultiModelSearchCV.plot_scores``.
+
+    Parameters
+    ----------
+    search : MultiModelSearchCV
+        A fitted search.
+    metric : str
+        The metric to plot and rank by (``"score"`` for a single metric).
 
     Returns
     -------
@@ -239,33 +247,35 @@ def plot_scores(run):
     """
     from matplotlib.patches import Patch
 
-    results = run.search.cv_results_
-    frame = leaderboard_frame(run)
-    scores = _split_scores(results, run.rank_by, run.search.n_splits_)
-    models = list(dict.fromkeys(results["model"]))
+    results = search.cv_results_
+    ranks = results[f"rank_test_{metric}"]
+    names = results.get("model", np.full(len(ranks), type(search.estimator).__name__))
+    scores = _split_scores(results, metric, search.n_splits_)
+    models = list(dict.fromkeys(names))
     colours = {m: f"C{i}" for i, m in enumerate(models)}
-    fig = _figure(figsize=(max(6.0, 0.5 * len(frame) + 2), 5), layout="constrained")
+    order = np.argsort(ranks, kind="stable")
+    fig = _figure(figsize=(max(6.0, 0.5 * len(order) + 2), 5), layout="constrained")
     ax = fig.add_subplot()
     labels = []
-    for position, (candidate, row) in enumerate(frame.iterrows(), start=1):
+    for position, candidate in enumerate(order, start=1):
         values = scores[candidate][~np.isnan(scores[candidate])]
-        label = f"{row['rank']} {row['model']}"
+        label = f"{ranks[candidate]} {names[candidate]}"
         labels.append(label if len(values) else f"{label} (failed)")
         if not len(values):
             continue
         parts = ax.boxplot(values, positions=[position], widths=0.6, patch_artist=True)
         box = parts["boxes"][0]
-        box.set_facecolor(colours[row["model"]])
+        box.set_facecolor(colours[names[candidate]])
         box.set_alpha(0.75)
         box.set_gid(label)
         parts["medians"][0].set_color("black")
     ax.set_xticks(range(1, len(labels) + 1), labels, rotation=45, ha="right")
     ax.set_xlim(0.3, len(labels) + 0.7)
     ax.set_xlabel("candidate (rank and model), best first")
-    ax.set_ylabel(f"{run.rank_by}, per fold")
+    ax.set_ylabel(f"{metric}, per fold")
     ax.set_title(
-        f"Cross-validated {run.rank_by} of {len(labels)} candidates over "
-        f"{run.search.n_splits_} folds"
+        f"Cross-validated {metric} of {len(labels)} candidates over "
+        f"{search.n_splits_} folds"
     )
     ax.grid(axis="y", alpha=0.3)
     ax.legend(
@@ -366,7 +376,7 @@ def write_reports(run, total_seconds, reports_started):
     """Write ``cv_results.csv``, the plots and ``summary.txt`` into the run folder."""
     run_dir = run.run_dir
     cv_results_frame(run.search.cv_results_).to_csv(run_dir / CV_RESULTS, index=False)
-    _save(plot_scores(run), run_dir / SCORES_PLOT)
+    _save(plot_scores(run.search, run.rank_by), run_dir / SCORES_PLOT)
     predictions = run.predictions
     winner = run.search.best_model_name_
     if "classes" not in predictions:

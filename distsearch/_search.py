@@ -1,6 +1,7 @@
 """MultiModelSearchCV: one cross-validated search over several models."""
 
 import numbers
+import os
 import time
 import warnings
 
@@ -26,7 +27,9 @@ from sklearn.utils.metadata_routing import (
 from sklearn.utils._repr_html.estimator import _VisualBlock
 from sklearn.utils.validation import _check_method_params, indexable
 
+from ._checkpoint import _Checkpoint
 from ._dispatch import _iter_results, _Shared, _Task
+from ._prefix import _shared_prefixes
 from ._spaces import (
     _check_models,
     _check_n_iter,
@@ -92,6 +95,17 @@ class MultiModelSearchCV(BaseSearchCV):
 
     pre_dispatch : int or str, default='2*n_jobs'
         As for :class:`joblib.Parallel`.
+
+    checkpoint : str, path-like or None, default=None
+        A folder where every finished (candidate, fold) result is written as
+        soon as it arrives, atomically, under a hash of everything that
+        determines it (estimator and parameters, fold indices, X, y, fit and
+        score parameters, scoring, ``error_score``, ``return_train_score``
+        and library versions). Fitting again with the same folder (after a
+        crash, or to extend the search) only runs the fits without a record
+        and gives the same ``cv_results_`` (reused fits keep their recorded
+        times). Corrupt records are reported with a warning and run again;
+        failed fits are not recorded.
 
     random_state : int, RandomState instance or None, default=None
         Seed of the candidate sampling (only used for models with ``n_iter``).
@@ -193,6 +207,7 @@ class MultiModelSearchCV(BaseSearchCV):
         "n_iter": [Interval(numbers.Integral, 1, None, closed="left"), dict, None],
         "random_state": ["random_state"],
         "error_score": [StrOptions({"raise"}), numbers.Real],
+        "checkpoint": [str, os.PathLike, None],
         "refit_iterations": [StrOptions({"mean"}), None],
     }
 
@@ -208,6 +223,7 @@ class MultiModelSearchCV(BaseSearchCV):
         cv=None,
         verbose=0,
         pre_dispatch="2*n_jobs",
+        checkpoint=None,
         random_state=None,
         error_score=np.nan,
         return_train_score=False,
@@ -227,6 +243,7 @@ class MultiModelSearchCV(BaseSearchCV):
         self.param_grid = param_grid
         self.n_iter = n_iter
         self.random_state = random_state
+        self.checkpoint = checkpoint
         self.refit_iterations = refit_iterations
 
     # ------------------------------------------------------------------
@@ -425,10 +442,14 @@ class MultiModelSearchCV(BaseSearchCV):
             for split_idx in range(n_splits)
         ]
         out = [None] * len(tasks)
-        for index, result in _iter_results(
-            tasks, shared, n_jobs=self.n_jobs, pre_dispatch=self.pre_dispatch
-        ):
-            out[index] = result
+        store = _Checkpoint(self.checkpoint, tasks, shared, self.scoring)
+        todo = store.load(out)
+        with _shared_prefixes(tasks, todo, shared, self.n_jobs) as (todo, dispatched):
+            for index, result in _iter_results(
+                dispatched, shared, n_jobs=self.n_jobs, pre_dispatch=self.pre_dispatch
+            ):
+                out[todo[index]] = result
+                store.save(todo[index], result)
         if len(out) < 1:
             raise ValueError(
                 "No fits were performed. Was the CV iterator empty? "

@@ -1,0 +1,396 @@
+"""Shared pipeline prefixes: a common leading part fitted once per fold.
+
+When several tasks (candidates of one model or of different models) run a
+:class:`~sklearn.pipeline.Pipeline` whose first steps are identical (same
+classes, same parameters after ``set_params``) on the same fold, those steps
+are fitted once and their output is reused: the rest of each pipeline is fitted
+and scored on the stored output, exactly as ``Pipeline.fit`` / ``predict``
+would feed it (``fit_transform`` on the training rows, ``transform`` on the
+test rows, and, for training scores, ``transform`` on the training rows).
+Results are identical to fitting every pipeline whole; ``fit_time`` and
+``score_time`` include the shared steps' recorded time, so they stay
+comparable with GridSearchCV's.
+
+Planning (:func:`_shared_prefixes`, in the process that runs the search)
+hashes the leading steps of every task's configured pipeline, keeps the
+prefix lengths that at least two tasks share on the same fold, and orders the
+tasks so that those sharing a (prefix, fold) run together: per wave of as many
+groups as there are workers, first one task of each group (which fits the
+prefix), then the others.
+
+Memory is bounded: each worker keeps stored outputs in a least-recently-used
+cache of at most ``_MEMORY_BUDGET`` bytes; an output bigger than that is not
+kept. Workers on the machine that runs the search also share outputs through
+a temporary folder holding at most ``_DISK_BUDGET`` bytes and deleted when the
+search ends, so a prefix fitted by one worker is loaded, not refitted, by
+another; workers elsewhere (remote dask or ray nodes) use their memory cache
+only. Sharing is skipped, and the pipeline fitted whole, for: anything but a
+plain ``Pipeline``; pipelines with ``memory`` or ``transform_input``; pairwise
+steps; metadata routing; fit parameters addressed to a prefix step (the steps
+before the first such step are still shared); a ``scoring`` callable that is
+not a scikit-learn scorer (it might look at the whole pipeline); and outputs
+that are not numpy arrays, sparse matrices or DataFrames.
+"""
+
+import contextlib
+import os
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter, OrderedDict
+from typing import NamedTuple
+
+import joblib
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from joblib import effective_n_jobs
+from sklearn.base import clone
+from sklearn.metrics._scorer import _BaseScorer, _MultimetricScorer, _PassthroughScorer
+from sklearn.model_selection._validation import _fit_and_score, _score
+from sklearn.pipeline import Pipeline
+from sklearn.utils import _safe_indexing, get_tags
+from sklearn.utils.metadata_routing import _routing_enabled
+from sklearn.utils.validation import _check_method_params, _num_samples
+
+from ._checkpoint import _token
+
+# Bytes of transformed folds one worker keeps in memory.
+_MEMORY_BUDGET = 512 * 2**20
+# Bytes of transformed folds the workers of one machine share on disk.
+_DISK_BUDGET = 4 * 2**30
+
+# The worker's cache: key -> (_FoldData, bytes); most recently used last.
+_MEMORY = OrderedDict()
+
+
+class _PrefixPlan(NamedTuple):
+    """What a task shares: its levels worth storing and where to share them.
+
+    ``levels`` are ``(n_steps, key)`` pairs, shortest first; the last one is
+    the prefix the task reuses. ``folder`` is the search's spill folder.
+    """
+
+    levels: tuple
+    folder: str
+
+
+class _FoldData(NamedTuple):
+    """A fold's data after a prefix.
+
+    ``X`` stacks the transformed training rows (``fit_transform``) on top of
+    the transformed test rows (``transform``); ``X_train`` is ``transform``
+    of the training rows (only kept for training scores). The times are
+    those of the prefix's fit and of transforming the test rows.
+    """
+
+    X: object
+    n_train: int
+    X_train: object
+    fit_time: float
+    test_time: float
+
+
+def _scorer_sees_prefix(scorer):
+    """Whether the scorer might inspect the pipeline (a plain callable)."""
+    if isinstance(scorer, _MultimetricScorer):
+        return any(_scorer_sees_prefix(s) for s in scorer._scorers.values())
+    return not isinstance(scorer, (_BaseScorer, _PassthroughScorer))
+
+
+def _n_shareable(estimator, fit_params):
+    """How many leading steps of ``estimator`` may be shared (0: none)."""
+    if (
+        type(estimator) is not Pipeline
+        or estimator.memory is not None
+        or getattr(estimator, "transform_input", None) is not None
+        or len(estimator.steps) < 2
+        or any(
+            get_tags(step).input_tags.pairwise
+            for _, step in estimator.steps
+            if step not in (None, "passthrough")
+        )
+    ):
+        return 0
+    names = [name for name, _ in estimator.steps]
+    n_steps = len(names) - 1
+    for key in fit_params:
+        name = key.split("__", 1)[0]
+        n_steps = min(n_steps, names.index(name) if name in names else 0)
+    return n_steps
+
+
+@contextlib.contextmanager
+def _shared_prefixes(tasks, todo, shared, n_jobs):
+    """Plan the sharing of ``tasks[todo]``; yield ``(order, dispatched)``.
+
+    ``order`` is ``todo`` reordered so that tasks sharing a (prefix, fold)
+    run together, ``dispatched`` the tasks in that order, each with its
+    :class:`_PrefixPlan` (or None) in ``prefix``. The spill folder and this
+    process's cached outputs are removed on exit.
+    """
+    plans = {}
+    if not _routing_enabled() and not _scorer_sees_prefix(shared.scorer):
+        plans = _plan(tasks, todo, shared)
+    groups = OrderedDict()
+    alone = []
+    for index in todo:
+        if index in plans:
+            groups.setdefault(plans[index][-1][1], []).append(index)
+        else:
+            alone.append(index)
+    groups = list(groups.values())
+    wave = max(1, effective_n_jobs(n_jobs))
+    order = []
+    for start in range(0, len(groups), wave):
+        chunk = groups[start : start + wave]
+        order += [group[0] for group in chunk]
+        order += [index for group in chunk for index in group[1:]]
+    order += alone
+    folder = tempfile.mkdtemp(prefix="distsearch-prefix-") if plans else None
+    dispatched = [
+        tasks[index]._replace(
+            prefix=_PrefixPlan(plans[index], folder) if index in plans else None
+        )
+        for index in order
+    ]
+    try:
+        yield order, dispatched
+    finally:
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+            keys = {key for levels in plans.values() for _, key in levels}
+            for key in keys & _MEMORY.keys():
+                del _MEMORY[key]
+
+
+def _plan(tasks, todo, shared):
+    """``{task index: levels}`` for the tasks that share a prefix with another.
+
+    A level (prefix length) is kept when at least two tasks share it on the
+    same fold and, for the deeper levels, when it is shared more widely than
+    the next level of the same task (otherwise storing it saves nothing).
+    """
+    nonce = uuid.uuid4().hex
+    prefixes = {}  # cand_idx -> [hash of steps[:1], hash of steps[:2], ...]
+    task_keys = {}
+    for index in todo:
+        task = tasks[index]
+        if task.cand_idx not in prefixes:
+            estimator = clone(shared.estimators[task.model_idx]).set_params(
+                **clone(task.params, safe=False)
+            )
+            n_steps = _n_shareable(estimator, shared.fit_params[task.model_idx])
+            steps = [_token(step) for _, step in getattr(estimator, "steps", [])]
+            prefixes[task.cand_idx] = [
+                joblib.hash((nonce, steps[:level])) for level in range(1, n_steps + 1)
+            ]
+        task_keys[index] = [
+            joblib.hash((prefix, task.split_idx)) for prefix in prefixes[task.cand_idx]
+        ]
+    counts = Counter(key for keys in task_keys.values() for key in keys)
+    plans = {}
+    for index, keys in task_keys.items():
+        levels = tuple(
+            (level + 1, key)
+            for level, key in enumerate(keys)
+            if counts[key] >= 2
+            and (level + 1 == len(keys) or counts[key] > counts[keys[level + 1]])
+        )
+        if levels:
+            plans[index] = levels
+    return plans
+
+
+# ----------------------------------------------------------------------
+# On the worker
+# ----------------------------------------------------------------------
+def _nbytes(data):
+    total = 0
+    for array in (data.X, data.X_train):
+        if isinstance(array, np.ndarray):
+            total += array.nbytes
+        elif sp.issparse(array):
+            total += array.data.nbytes + array.indices.nbytes + array.indptr.nbytes
+        elif array is not None:
+            total += sys.getsizeof(array)
+    return total
+
+
+def _lookup(key, folder):
+    """The stored fold data of ``key``: from memory, else from the folder."""
+    if key in _MEMORY:
+        _MEMORY.move_to_end(key)
+        return _MEMORY[key][0]
+    path = os.path.join(folder, key + ".joblib")
+    if not os.path.exists(path):
+        return None
+    data = joblib.load(path)
+    _remember(key, data)
+    return data
+
+
+def _remember(key, data):
+    size = _nbytes(data)
+    if size > _MEMORY_BUDGET:
+        return
+    _MEMORY[key] = (data, size)
+    while sum(size for _, size in _MEMORY.values()) > _MEMORY_BUDGET:
+        _MEMORY.popitem(last=False)
+
+
+def _store(key, data, folder):
+    """Keep ``data`` in memory and, if the folder is here and has room, on disk."""
+    _remember(key, data)
+    if not os.path.isdir(folder):  # a worker on another machine
+        return
+    used = sum(entry.stat().st_size for entry in os.scandir(folder))
+    if used + _nbytes(data) > _DISK_BUDGET:
+        return
+    path = os.path.join(folder, key + ".joblib")
+    temporary = f"{path}.{os.getpid()}.{uuid.uuid4().hex}.tmp"
+    joblib.dump(data, temporary)
+    os.replace(temporary, path)
+
+
+def _stack_rows(top, bottom):
+    """``top`` above ``bottom`` (same type and dtypes), or None if unsupported."""
+    if isinstance(top, np.ndarray) and isinstance(bottom, np.ndarray):
+        if top.dtype == bottom.dtype and top.shape[1:] == bottom.shape[1:]:
+            return np.concatenate([top, bottom])
+    elif sp.issparse(top) and sp.issparse(bottom):
+        if top.format == bottom.format and top.dtype == bottom.dtype:
+            return sp.vstack([top, bottom], format=top.format)
+    elif isinstance(top, pd.DataFrame) and isinstance(bottom, pd.DataFrame):
+        if top.dtypes.equals(bottom.dtypes):
+            return pd.concat([top, bottom])
+    return None
+
+
+def _rows(X, start, stop):
+    """A copy of rows ``start:stop`` (user code may change its input)."""
+    return _safe_indexing(X, np.arange(start, stop))
+
+
+def _extend(data, step, y_train, with_train):
+    """The fold data after one more (unfitted) step; None if it can't stack."""
+    n_train = data.n_train
+    X_fit = _rows(data.X, 0, n_train)
+    X_test = _rows(data.X, n_train, _num_samples(data.X))
+    start = time.time()
+    if hasattr(step, "fit_transform"):
+        X_fit = step.fit_transform(X_fit, y_train)
+    else:
+        X_fit = step.fit(X_fit, y_train).transform(X_fit)
+    fit_time = time.time() - start
+    X_test = step.transform(X_test)
+    test_time = time.time() - start - fit_time
+    X_train = step.transform(_rows(data.X_train, 0, n_train)) if with_train else None
+    stacked = _stack_rows(X_fit, X_test)
+    if stacked is None:
+        return None
+    return _FoldData(
+        stacked,
+        n_train,
+        X_train,
+        data.fit_time + fit_time,
+        data.test_time + test_time,
+    )
+
+
+def _prefix_output(estimator, plan, shared, train, test, y_train):
+    """The fold data after the plan's deepest level: stored, or fitted now."""
+    keys = dict(plan.levels)
+    n_steps = plan.levels[-1][0]
+    data, done = None, 0
+    for level, key in reversed(plan.levels):
+        data = _lookup(key, plan.folder)
+        if data is not None:
+            done = level
+            break
+    if data is None:
+        X = _stack_rows(
+            _safe_indexing(shared.X, train), _safe_indexing(shared.X, test)
+        )
+        if X is None:
+            return None
+        X_train = _safe_indexing(shared.X, train) if shared.return_train_score else None
+        data = _FoldData(X, len(train), X_train, 0.0, 0.0)
+    for level in range(done + 1, n_steps + 1):
+        step = estimator.steps[level - 1][1]
+        if step is not None and step != "passthrough":
+            data = _extend(data, step, y_train, shared.return_train_score)
+            if data is None:
+                return None
+        if level in keys:
+            _store(keys[level], data, plan.folder)
+    return data
+
+
+def _fit_and_score_shared(shared, task):
+    """``_fit_and_score`` of a task whose pipeline prefix is shared.
+
+    Returns the same dict as ``_evaluate_task``'s ``_fit_and_score`` call
+    (with the fitted remaining pipeline as ``estimator``), or None when the
+    prefix cannot be reused (its fit failed, or its output cannot be
+    stacked); the caller then fits the pipeline whole, which also reports
+    any error exactly as without sharing.
+    """
+    plan = task.prefix
+    estimator = clone(shared.estimators[task.model_idx]).set_params(
+        **clone(task.params, safe=False)
+    )
+    train, test = shared.splits[task.split_idx]
+    y_train = None if shared.y is None else _safe_indexing(shared.y, train)
+    try:
+        data = _prefix_output(estimator, plan, shared, train, test, y_train)
+    except Exception:
+        return None
+    if data is None:
+        return None
+    n_steps = plan.levels[-1][0]
+    rest = Pipeline(estimator.steps[n_steps:], verbose=estimator.verbose)
+    # The search's X, y and parameters, rows in the stacked order.
+    order = np.concatenate([train, test])
+    n_train = len(train)
+    result = _fit_and_score(
+        rest,
+        data.X,
+        None if shared.y is None else _safe_indexing(shared.y, order),
+        scorer=shared.scorer,
+        train=np.arange(n_train),
+        test=np.arange(n_train, len(order)),
+        verbose=shared.verbose,
+        parameters=None,
+        fit_params=_check_method_params(
+            shared.X, params=shared.fit_params[task.model_idx], indices=order
+        ),
+        score_params=_check_method_params(
+            shared.X, params=shared.score_params, indices=order
+        ),
+        return_train_score=False,
+        return_n_test_samples=True,
+        return_times=True,
+        return_estimator=True,
+        split_progress=(task.split_idx, len(shared.splits)),
+        candidate_progress=(task.cand_idx, shared.n_candidates),
+        error_score=shared.error_score,
+    )
+    result["fit_time"] += data.fit_time
+    result["score_time"] += data.test_time
+    if shared.return_train_score:
+        if result["fit_error"] is not None:
+            scores = result["test_scores"]
+            result["train_scores"] = scores.copy() if isinstance(scores, dict) else scores
+        else:
+            result["train_scores"] = _score(
+                result["estimator"],
+                _rows(data.X_train, 0, n_train),
+                y_train,
+                shared.scorer,
+                _check_method_params(shared.X, params=shared.score_params, indices=train),
+                shared.error_score,
+            )
+    return result

@@ -1,0 +1,179 @@
+"""Checkpoints: a killed search resumes with only the missing fits.
+
+Every fit of :class:`LoggedRidge` writes a file in ``log_dir``, so the fits
+are counted whichever process runs them.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.datasets import make_regression
+from sklearn.linear_model import Ridge
+from sklearn.model_selection import KFold
+
+from distsearch import MultiModelSearchCV
+
+
+class LoggedRidge(Ridge):
+    """Ridge that logs each fit in ``log_dir`` and first sleeps ``delay`` s."""
+
+    def __init__(self, alpha=1.0, *, fit_intercept=True, delay=0.0, log_dir=None):
+        super().__init__(alpha=alpha, fit_intercept=fit_intercept)
+        self.delay = delay
+        self.log_dir = log_dir
+
+    def fit(self, X, y, sample_weight=None):
+        time.sleep(self.delay)
+        Path(self.log_dir, uuid.uuid4().hex).touch()
+        return super().fit(X, y, sample_weight=sample_weight)
+
+
+GRID = {"alpha": [0.1, 1.0, 10.0, 100.0]}
+
+
+def data(seed=0):
+    return make_regression(n_samples=60, n_features=4, noise=1.0, random_state=seed)
+
+
+def search(log_dir, checkpoint, *, grid=GRID, delay=0.0, cv=3, **params):
+    return MultiModelSearchCV(
+        LoggedRidge(delay=delay, log_dir=str(log_dir), **params),
+        grid,
+        cv=cv,
+        refit=False,
+        checkpoint=checkpoint,
+    )
+
+
+def n_fits(log_dir):
+    return len(os.listdir(log_dir))
+
+
+def records(checkpoint):
+    return sorted(Path(checkpoint).glob("*.pkl"))
+
+
+def assert_same_results(expected, actual, *, times=False):
+    assert list(actual) == list(expected)
+    for key, value in expected.items():
+        if key.endswith("_time") and not times:
+            continue
+        if key == "params":
+            assert actual[key] == value
+        else:
+            np.testing.assert_array_equal(actual[key], value, err_msg=key)
+
+
+def run_search(log_dir, checkpoint):
+    """What the killed subprocess runs: a slow search (12 fits of 0.2 s)."""
+    X, y = data()
+    search(log_dir, checkpoint, delay=0.2).fit(X, y)
+
+
+@pytest.fixture
+def dirs(tmp_path):
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    return logs, tmp_path / "checkpoint"
+
+
+def test_killed_search_resumes_with_only_the_missing_fits(dirs, tmp_path):
+    logs, checkpoint = dirs
+    script = (
+        "import sys; sys.path.insert(0, sys.argv[1]); "
+        "from test_checkpoint import run_search; run_search(sys.argv[2], sys.argv[3])"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", script, str(Path(__file__).parent), logs, checkpoint]
+    )
+    try:
+        deadline = time.time() + 120
+        while len(records(checkpoint)) < 4 and process.poll() is None:
+            assert time.time() < deadline, "the search wrote no records"
+            time.sleep(0.02)
+        process.send_signal(signal.SIGKILL)
+    finally:
+        process.kill()
+        process.wait()
+    assert process.returncode == -signal.SIGKILL, "the search ended before the kill"
+    n_done = len(records(checkpoint))
+    assert 4 <= n_done < 12
+    n_killed_fits = n_fits(logs)  # the recorded ones and perhaps one more
+
+    X, y = data()
+    # The same search (log folder and delay are parameters: they enter the key).
+    resumed = search(logs, checkpoint, delay=0.2).fit(X, y)
+    fits_before = n_fits(logs)
+    assert fits_before - n_killed_fits == 12 - n_done  # only the missing fits
+    assert len(records(checkpoint)) == 12
+    rerun_logs = tmp_path / "rerun"
+    rerun_logs.mkdir()
+    uninterrupted = search(rerun_logs, None).fit(X, y)
+    assert n_fits(rerun_logs) == 12
+    assert_same_results(uninterrupted.cv_results_, resumed.cv_results_)
+
+    # Resuming a finished search fits nothing and reproduces cv_results_
+    # exactly, recorded times included.
+    again = search(logs, checkpoint, delay=0.2).fit(X, y)
+    assert n_fits(logs) == fits_before
+    assert_same_results(resumed.cv_results_, again.cv_results_, times=True)
+
+
+def test_changes_reuse_nothing_they_affect(dirs):
+    logs, checkpoint = dirs
+    X, y = data()
+    search(logs, checkpoint).fit(X, y)
+    assert n_fits(logs) == 12
+
+    # One grid value changed: only its 3 fits run.
+    changed = search(logs, checkpoint, grid={"alpha": [0.1, 1.0, 10.0, 7.0]}).fit(X, y)
+    assert n_fits(logs) == 12 + 3
+    reference = search(logs, None, grid={"alpha": [0.1, 1.0, 10.0, 7.0]}).fit(X, y)
+    assert_same_results(reference.cv_results_, changed.cv_results_)
+    total = n_fits(logs)
+
+    # A parameter outside the grid, the data, the folds: everything runs.
+    search(logs, checkpoint, fit_intercept=False).fit(X, y)
+    assert n_fits(logs) == total + 12
+    X2, y2 = data(seed=1)
+    search(logs, checkpoint).fit(X2, y2)
+    assert n_fits(logs) == total + 24
+    search(logs, checkpoint, cv=KFold(3, shuffle=True, random_state=0)).fit(X, y)
+    assert n_fits(logs) == total + 36
+    # The first search's records are still all valid.
+    search(logs, checkpoint).fit(X, y)
+    assert n_fits(logs) == total + 36
+
+
+def test_corrupt_record_is_recomputed_with_a_warning(dirs):
+    logs, checkpoint = dirs
+    X, y = data()
+    first = search(logs, checkpoint).fit(X, y)
+    truncated, garbled = records(checkpoint)[:2]
+    truncated.write_bytes(truncated.read_bytes()[:-10])
+    content = bytearray(garbled.read_bytes())
+    content[-5] ^= 0xFF
+    garbled.write_bytes(bytes(content))
+
+    with pytest.warns(UserWarning, match="corrupt") as caught:
+        second = search(logs, checkpoint).fit(X, y)
+    messages = " ".join(str(w.message) for w in caught)
+    assert str(truncated) in messages and str(garbled) in messages
+    assert n_fits(logs) == 12 + 2
+    assert_same_results(first.cv_results_, second.cv_results_)
+    assert len(records(checkpoint)) == 12
+
+
+def test_bad_checkpoint_is_rejected_before_any_fit(dirs):
+    logs, _ = dirs
+    X, y = data()
+    with pytest.raises(ValueError, match="checkpoint"):
+        search(logs, 3).fit(X, y)
+    assert n_fits(logs) == 0

@@ -5,7 +5,11 @@ in strict mode (any warning fails), so that neither can rot.
 """
 
 import html
+import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from scipy.stats import loguniform
@@ -18,6 +22,10 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils import estimator_html_repr
 
 from distsearch import MultiModelSearchCV
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "examples").glob("*.ipynb"))
+PAGES = sorted((ROOT / "docs").rglob("*.md"))
 
 
 def _models():
@@ -88,3 +96,103 @@ def test_html_repr_of_fitted_search_marks_the_refit_winner():
 def test_html_repr_of_single_estimator_is_gridsearchcv_s():
     search = MultiModelSearchCV(Ridge(), {"alpha": [1.0]})
     assert _labels(estimator_html_repr(search))[1] == "estimator: Ridge"
+
+
+# ----------------------------------------------------------------------
+# The example notebooks, the guide's code and the site
+# ----------------------------------------------------------------------
+def _outputs(cell, mime):
+    return [o["data"][mime] for o in cell.get("outputs", []) if mime in o.get("data", {})]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_runs_and_shows_diagram_table_and_plot(path, tmp_path):
+    nbformat = pytest.importorskip("nbformat")  # the test extra installs it
+    from nbclient import NotebookClient
+
+    notebook = nbformat.read(path, as_version=4)
+    NotebookClient(
+        notebook, timeout=120, kernel_name="python3",
+        resources={"metadata": {"path": str(tmp_path)}},
+    ).execute()
+    cells = [c for c in notebook.cells if c.cell_type == "code"]
+    errors = [o for c in cells for o in c.outputs if o.output_type == "error"]
+    assert not errors
+    html_outputs = [h for c in cells for h in _outputs(c, "text/html")]
+    diagrams = [h for h in html_outputs if "sk-parallel-item" in h]
+    tables = [h for h in html_outputs if "<table" in h and "dataframe" in h]
+    images = [i for c in cells for i in _outputs(c, "image/png")]
+    assert diagrams and tables and images
+
+
+def _python_blocks(page):
+    """The ```python blocks of a page (```py blocks are shown, not run)."""
+    return re.findall(r"^```python\n(.*?)^```", page.read_text(), re.M | re.S)
+
+
+@pytest.mark.parametrize(
+    "page", [p for p in PAGES if _python_blocks(p)], ids=lambda p: p.stem
+)
+def test_docs_code_runs(page, tmp_path, monkeypatch):
+    """Each page's python blocks run, in order, in one namespace."""
+    monkeypatch.chdir(tmp_path)
+    namespace = {"__name__": "__main__"}
+    for index, block in enumerate(_python_blocks(page)):
+        exec(compile(block, f"{page.name} block {index}", "exec"), namespace)
+
+
+def test_docs_build_in_strict_mode(tmp_path):
+    pytest.importorskip("mkdocs")  # the test extra installs it
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
+    result = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    api = (tmp_path / "api.html").read_text()
+    assert "MultiModelSearchCV" in api and ":class:" not in api
+
+
+# ----------------------------------------------------------------------
+# plot_scores
+# ----------------------------------------------------------------------
+def test_plot_scores_draws_every_candidate_s_folds_in_rank_order():
+    pytest.importorskip("matplotlib")
+    X, y = make_regression(n_samples=60, n_features=4, noise=5.0, random_state=0)
+    search = MultiModelSearchCV(
+        [("ridge", Ridge(), {"alpha": [0.1, 1e3]}), ("knn", KNeighborsRegressor(), {"n_neighbors": [3, 10]})],
+        cv=3, scoring={"r2": "r2", "mae": "neg_mean_absolute_error"}, refit="mae",
+    ).fit(X, y)
+    figure = search.plot_scores()
+    ax = figure.axes[0]
+    order = search.cv_results_["rank_test_mae"].argsort(kind="stable")
+    expected = [f"{search.cv_results_['rank_test_mae'][i]} {search.cv_results_['model'][i]}" for i in order]
+    assert [t.get_text() for t in ax.get_xticklabels()] == expected
+    boxes = [p for p in ax.patches if p.get_gid()]
+    assert [b.get_gid() for b in boxes] == expected
+    # Each box spans its candidate's fold scores (whiskers reach min and max).
+    for position, i in enumerate(order, start=1):
+        folds = [search.cv_results_[f"split{k}_test_mae"][i] for k in range(3)]
+        ends = [line.get_ydata()[1] for line in ax.lines
+                if list(line.get_xdata()) == [position, position]]
+        assert min(ends) == pytest.approx(min(folds)) and max(ends) == pytest.approx(max(folds))
+    same_model = {b.get_gid().split()[1]: b.get_facecolor() for b in boxes}
+    assert len(set(same_model.values())) == 2
+    assert all(b.get_facecolor() == same_model[b.get_gid().split()[1]] for b in boxes)
+    assert "mae" in ax.get_ylabel()
+
+    assert "r2" in search.plot_scores("r2").axes[0].get_ylabel()
+    with pytest.raises(ValueError, match=r"metric='rmse' is not a metric.*\['r2', 'mae'\]"):
+        search.plot_scores("rmse")
+
+
+def test_plot_scores_of_single_estimator_search_and_unfitted():
+    pytest.importorskip("matplotlib")
+    from sklearn.exceptions import NotFittedError
+
+    X, y = make_regression(n_samples=40, n_features=3, random_state=0)
+    search = MultiModelSearchCV(Ridge(), {"alpha": [1.0, 10.0]}, cv=2)
+    with pytest.raises(NotFittedError):
+        search.plot_scores()
+    labels = [t.get_text() for t in search.fit(X, y).plot_scores().axes[0].get_xticklabels()]
+    assert labels == ["1 Ridge", "2 Ridge"]

@@ -25,7 +25,7 @@ from sklearn.utils.metadata_routing import (
     _routing_enabled,
 )
 from sklearn.utils._repr_html.estimator import _VisualBlock
-from sklearn.utils.validation import _check_method_params, indexable
+from sklearn.utils.validation import _check_method_params, check_is_fitted, indexable
 
 from ._checkpoint import _Checkpoint
 from ._dispatch import _iter_results, _Shared, _Task
@@ -540,6 +540,27 @@ class MultiModelSearchCV(BaseSearchCV):
             ``std_test_score``, ``n_candidates``, ``total_fit_time``. With
             several metrics the one used for ``refit`` (or the first) ranks
             the rows, under its own name instead of ``score``.
+
+        Examples
+        --------
+        >>> from sklearn.datasets import make_regression
+        >>> from sklearn.linear_model import Lasso, Ridge
+        >>> from distsearch import MultiModelSearchCV
+        >>> X, y = make_regression(n_samples=60, n_features=4, random_state=0)
+        >>> search = MultiModelSearchCV(
+        ...     [("ridge", Ridge(), {"alpha": [0.1, 10.0]}),
+        ...      ("lasso", Lasso(), {"alpha": [0.1]})],
+        ...     cv=3,
+        ... ).fit(X, y)
+        >>> search.leaderboard()[["rank", "model", "params"]]
+           rank  model           params
+        0     1  ridge   {'alpha': 0.1}
+        1     2  lasso   {'alpha': 0.1}
+        2     3  ridge  {'alpha': 10.0}
+        >>> search.leaderboard(per_model=True)[["model", "best_rank", "n_candidates"]]
+           model  best_rank  n_candidates
+        0  ridge          1             2
+        1  lasso          2             1
         """
         if not hasattr(self, "cv_results_"):
             raise NotFittedError(
@@ -582,6 +603,53 @@ class MultiModelSearchCV(BaseSearchCV):
                 }
             )
         return pd.DataFrame(rows)
+
+    def plot_scores(self, metric=None):
+        """Box plot of every candidate's per-fold test scores, best first.
+
+        One box per candidate over its cross-validation folds, in rank order,
+        coloured by model: the figure the ``distsearch tournament`` command
+        writes as ``scores.png``. Needs matplotlib (the ``plot`` extra). The
+        figure is made without pyplot (no global state); in a notebook, run
+        ``%matplotlib inline`` once so that a returned figure is drawn.
+
+        Parameters
+        ----------
+        metric : str, default=None
+            The metric to plot, for a search with several metrics; None plots
+            the one the leaderboard ranks by (``refit``'s, or the first).
+
+        Returns
+        -------
+        figure : matplotlib.figure.Figure
+            The figure; ``figure.savefig(path)`` writes it to a file.
+
+        Examples
+        --------
+        >>> from sklearn.datasets import make_regression
+        >>> from sklearn.linear_model import Lasso, Ridge
+        >>> from distsearch import MultiModelSearchCV
+        >>> X, y = make_regression(n_samples=60, n_features=4, random_state=0)
+        >>> search = MultiModelSearchCV(
+        ...     [("ridge", Ridge(), {"alpha": [0.1, 10.0]}),
+        ...      ("lasso", Lasso(), {"alpha": [0.1]})],
+        ...     cv=3,
+        ... ).fit(X, y)
+        >>> figure = search.plot_scores()
+        >>> [label.get_text() for label in figure.axes[0].get_xticklabels()]
+        ['1 ridge', '2 lasso', '3 ridge']
+        """
+        from ._reports import plot_scores
+
+        check_is_fitted(self, "cv_results_")
+        metrics = [k[len("rank_test_") :] for k in self.cv_results_ if k.startswith("rank_test_")]
+        metric = self._leaderboard_metric() if metric is None else metric
+        if metric not in metrics:
+            raise ValueError(
+                f"metric={metric!r} is not a metric of this search; its metrics "
+                f"are {metrics}."
+            )
+        return plot_scores(self, metric)
 
     def _sk_visual_block_(self):
         # The models side by side, each with its space (shown when its name

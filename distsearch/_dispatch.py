@@ -7,15 +7,52 @@ folds, the unfitted models, the scorer). :func:`_iter_results` evaluates every
 task with :func:`_evaluate_task` and yields each result with its task's index
 as it finishes; the search puts them back in task order, so its results never
 depend on where or in which order the fits ran.
+
+Backends
+--------
+``None``, ``"loky"`` and ``"threading"`` go through :class:`joblib.Parallel`
+(loky memory-maps large arrays, so the data is written once per fit).
+``"dask"`` and ``"ray"`` use the engines' own APIs: the :class:`_Shared`
+bundle is sent to the workers once (``client.scatter(broadcast=True)`` /
+``ray.put``), tasks travel in adaptive batches (:class:`_BatchSizer`) that
+carry only their small :class:`_Task` tuples, and the results are consumed in
+completion order (``as_completed`` / ``ray.wait``).
+
+Failures
+--------
+An exception raised by a model is handled inside ``_fit_and_score`` by
+``error_score`` and never retried (with ``error_score="raise"`` it reaches
+the caller). A lost worker is an infrastructure failure: its batches are run
+again elsewhere, at most ``_MAX_RETRIES`` times each, and the indices of the
+tasks run again are reported. On dask the scheduler itself re-runs the tasks
+of a lost worker (counted from its ``remove-worker`` events); a batch it gives
+up on (``KilledWorker``) is resubmitted by :func:`_iter_remote`. Ray tasks are
+submitted with ``max_retries=0`` and resubmitted by :func:`_iter_remote` on
+worker, node or object loss, so that every retry is counted.
 """
 
+import contextlib
+import importlib
+from collections import deque
 from typing import NamedTuple
 
+from joblib import effective_n_jobs
 from sklearn.base import clone
 from sklearn.model_selection._validation import _fit_and_score
 from sklearn.utils.parallel import Parallel, delayed
 
 from ._prefix import _fit_and_score_shared
+
+_BACKENDS = ("loky", "threading", "dask", "ray")
+_EXTRAS = {"dask": "distributed", "ray": "ray"}
+
+# How many times a batch lost with its worker is resubmitted before the
+# search gives up.
+_MAX_RETRIES = 3
+
+# Compute time a batch of remote tasks aims at: a remote call costs a few
+# milliseconds of scheduling, so 0.2 s keeps that cost near 2 % of the work.
+_TARGET_BATCH_SECONDS = 0.2
 
 
 class _Task(NamedTuple):
@@ -95,14 +132,66 @@ def _evaluate_task(shared, index, task):
     return index, result
 
 
-def _iter_results(tasks, shared, *, n_jobs=None, pre_dispatch="2*n_jobs"):
-    """Evaluate every task under the active joblib backend.
+def _run_batch(shared, batch):
+    """Evaluate a batch of ``(index, task)`` pairs on a remote worker."""
+    return [_evaluate_task(shared, index, task) for index, task in batch]
+
+
+def _check_backend(backend, address):
+    """Validate ``backend`` and ``address`` before any work is done.
+
+    Raises
+    ------
+    ValueError
+        For an unknown backend, or an address given to a local backend.
+    ImportError
+        When the engine of ``backend`` is not installed; the message names
+        the extra that installs it.
+    """
+    if backend is not None and backend not in _BACKENDS:
+        raise ValueError(f"backend={backend!r} is not one of {(None,) + _BACKENDS}.")
+    if address is not None and backend not in _EXTRAS:
+        raise ValueError(
+            f"address={address!r} is only used with backend='dask' or "
+            f"backend='ray', not backend={backend!r}."
+        )
+    if backend in _EXTRAS:
+        try:
+            importlib.import_module(_EXTRAS[backend])
+        except ImportError as exc:
+            raise ImportError(
+                f"backend={backend!r} needs the {_EXTRAS[backend]!r} package: "
+                f'pip install "distsearch[{backend}]"'
+            ) from exc
+
+
+def _iter_results(
+    tasks,
+    shared,
+    *,
+    backend=None,
+    address=None,
+    n_jobs=None,
+    pre_dispatch="2*n_jobs",
+    retried=None,
+):
+    """Evaluate every task on ``backend``.
 
     Parameters
     ----------
     tasks : list of _Task
     shared : _Shared
-    n_jobs, pre_dispatch : as for :class:`joblib.Parallel`
+    backend : {None, 'loky', 'threading', 'dask', 'ray'}
+        None uses the active joblib backend.
+    address : str or None
+        Scheduler (dask) or cluster (ray) address to connect to.
+    n_jobs : int or None
+        Fits run at once under joblib; for a dask or ray cluster started
+        here, its number of single-threaded worker processes.
+    pre_dispatch : as for :class:`joblib.Parallel` (joblib backends only)
+    retried : set or None
+        Filled with the indices of the tasks that were run again because
+        their worker was lost.
 
     Yields
     ------
@@ -111,9 +200,262 @@ def _iter_results(tasks, shared, *, n_jobs=None, pre_dispatch="2*n_jobs"):
         finishes (not in task order), so that the caller can record progress
         and keep finished results while the search runs.
     """
-    parallel = Parallel(
-        n_jobs=n_jobs, pre_dispatch=pre_dispatch, return_as="generator_unordered"
-    )
-    yield from parallel(
-        delayed(_evaluate_task)(shared, index, task) for index, task in enumerate(tasks)
-    )
+    retried = set() if retried is None else retried
+    if backend == "dask":
+        with _dask_client(address, n_jobs) as client:
+            yield from _iter_remote(tasks, _DaskEngine(client, shared), retried)
+    elif backend == "ray":
+        with _ray_session(address, n_jobs):
+            yield from _iter_remote(tasks, _RayEngine(shared), retried)
+    else:
+        parallel = Parallel(
+            n_jobs=n_jobs,
+            pre_dispatch=pre_dispatch,
+            return_as="generator_unordered",
+            **({} if backend is None else {"backend": backend}),
+        )
+        yield from parallel(
+            delayed(_evaluate_task)(shared, index, task)
+            for index, task in enumerate(tasks)
+        )
+
+
+class _BatchSizer:
+    """How many tasks the next remote call carries.
+
+    The first batches hold one task each. Afterwards a batch aims at
+    ``_TARGET_BATCH_SECONDS`` of compute, from the mean fit + score time per
+    task so far, but never holds more than the waiting tasks divided by twice
+    the number of worker slots, so the last batches shrink and the workers
+    finish together. Cheap fits thus travel by the hundred and fits of a
+    second or more one by one.
+    """
+
+    def __init__(self, n_slots):
+        self.n_slots = n_slots
+        self.seconds = 0.0
+        self.n_timed = 0
+
+    def record(self, results):
+        self.seconds += sum(r["fit_time"] + r["score_time"] for _, r in results)
+        self.n_timed += len(results)
+
+    def size(self, n_waiting):
+        if self.n_timed == 0:
+            return 1
+        per_task = max(self.seconds / self.n_timed, 1e-6)
+        tail_cap = -(-n_waiting // (2 * self.n_slots))
+        return max(1, min(int(_TARGET_BATCH_SECONDS / per_task), tail_cap))
+
+
+class _WorkerLost(Exception):
+    """A batch's result was lost with its worker (not a model's error)."""
+
+
+def _iter_remote(tasks, engine, retried):
+    """Run ``tasks`` in batches on a remote engine; yield results as they come.
+
+    Keeps twice as many batches in flight as the engine has worker slots, so
+    that every worker has its next batch waiting. On any exception (a
+    model's error with ``error_score='raise'``, too many lost workers,
+    Ctrl-C) the batches still in flight are cancelled.
+    """
+    waiting = deque(enumerate(tasks))
+    in_flight = {}  # handle -> (batch, number of times it was resubmitted)
+    sizer = _BatchSizer(engine.n_slots)
+    try:
+        while waiting or in_flight:
+            while waiting and len(in_flight) < 2 * engine.n_slots:
+                batch = [waiting.popleft() for _ in range(sizer.size(len(waiting)))]
+                in_flight[engine.submit(batch)] = (batch, 0)
+            handle = engine.next_done(list(in_flight))
+            batch, attempts = in_flight.pop(handle)
+            try:
+                results = engine.result(handle)
+            except _WorkerLost as exc:
+                if attempts >= _MAX_RETRIES:
+                    raise RuntimeError(
+                        f"{len(batch)} fit(s) were lost with their worker "
+                        f"{attempts + 1} times; giving up. Check the workers' "
+                        "memory and logs."
+                    ) from exc
+                retried.update(index for index, _ in batch)
+                in_flight[engine.submit(batch)] = (batch, attempts + 1)
+                continue
+            if engine.was_rerun(handle):
+                retried.update(index for index, _ in batch)
+            sizer.record(results)
+            yield from results
+    finally:
+        if in_flight:
+            engine.cancel(list(in_flight))
+        engine.close()
+
+
+# ----------------------------------------------------------------------
+# dask
+# ----------------------------------------------------------------------
+@contextlib.contextmanager
+def _dask_client(address, n_jobs):
+    """The client of a search: to ``address``, the current one, or a new cluster.
+
+    A client or cluster made here is closed on exit (its worker processes
+    end with it); the current client is left as it was.
+    """
+    from distributed import Client, LocalCluster
+
+    with contextlib.ExitStack() as stack:
+        if address is not None:
+            client = stack.enter_context(Client(address, set_as_default=False))
+        else:
+            try:
+                client = Client.current()
+            except ValueError:
+                cluster = stack.enter_context(
+                    LocalCluster(
+                        n_workers=effective_n_jobs(n_jobs),
+                        threads_per_worker=1,
+                        processes=True,
+                        dashboard_address=None,
+                    )
+                )
+                client = stack.enter_context(Client(cluster, set_as_default=False))
+        yield client
+
+
+class _DaskEngine:
+    """Batches as dask futures; the shared bundle scattered to every worker."""
+
+    def __init__(self, client, shared):
+        from distributed import as_completed
+
+        self._client = client
+        self.n_slots = max(
+            1, sum(w["nthreads"] for w in client.scheduler_info()["workers"].values())
+        )
+        # A list of one, so that the namedtuple is scattered whole.
+        [self._shared] = client.scatter([shared], broadcast=True, hash=False)
+        self._done = as_completed(loop=client.loop)
+        # Keys the scheduler re-ran because their worker left; the event
+        # reaches this client before the re-run result does.
+        self._rerun = set()
+        self._previous_handler = client._event_handlers.get("all")
+        client.subscribe_topic("all", self._on_event)
+
+    def _on_event(self, event):
+        _, msg = event
+        if isinstance(msg, dict) and msg.get("action") == "remove-worker":
+            self._rerun.update(msg.get("processing-tasks", ()))
+            self._rerun.update(msg.get("lost-computed-tasks", ()))
+        if self._previous_handler is not None:
+            self._previous_handler(event)
+
+    def submit(self, batch):
+        future = self._client.submit(_run_batch, self._shared, batch, pure=False)
+        self._done.add(future)
+        return future
+
+    def next_done(self, handles):
+        return next(self._done)
+
+    def result(self, future):
+        from distributed import KilledWorker
+
+        if future.status == "cancelled":
+            raise _WorkerLost(f"dask task {future.key} was cancelled")
+        try:
+            return future.result()
+        except KilledWorker as exc:
+            raise _WorkerLost(str(exc)) from exc
+
+    def was_rerun(self, future):
+        return future.key in self._rerun
+
+    def cancel(self, futures):
+        self._client.cancel(futures)
+
+    def close(self):
+        if self._previous_handler is None:
+            self._client.unsubscribe_topic("all")
+        else:
+            self._client.subscribe_topic("all", self._previous_handler)
+        self._shared = None
+
+
+# ----------------------------------------------------------------------
+# ray
+# ----------------------------------------------------------------------
+@contextlib.contextmanager
+def _ray_session(address, n_jobs):
+    """Use the running ray, or connect to ``address``, or start a local one.
+
+    A connection or local ray made here is shut down on exit.
+    """
+    import ray
+
+    if ray.is_initialized():
+        if address is not None:
+            raise ValueError(
+                f"address={address!r} was given but ray is already initialized "
+                "in this process; drop address to use the running ray, or call "
+                "ray.shutdown() first."
+            )
+        yield
+        return
+    if address is None:
+        ray.init(num_cpus=effective_n_jobs(n_jobs), include_dashboard=False)
+    else:
+        ray.init(address=address)
+    try:
+        yield
+    finally:
+        ray.shutdown()
+
+
+class _RayEngine:
+    """Batches as ray tasks; the shared bundle put in the object store once."""
+
+    def __init__(self, shared):
+        import ray
+
+        self._ray = ray
+        self.n_slots = max(1, int(ray.cluster_resources().get("CPU", 1)))
+        self._shared = ray.put(shared)
+        # Retries are ours (see the module docstring), so that they are counted.
+        self._run = ray.remote(max_retries=0, retry_exceptions=False)(_run_batch)
+        exc = ray.exceptions
+        self._lost = (
+            exc.WorkerCrashedError,
+            exc.NodeDiedError,
+            exc.ObjectLostError,
+            exc.LocalRayletDiedError,
+            exc.OutOfMemoryError,
+        )
+
+    def submit(self, batch):
+        return self._run.remote(self._shared, batch)
+
+    def next_done(self, handles):
+        [ready], _ = self._ray.wait(handles, num_returns=1)
+        return ready
+
+    def result(self, ref):
+        try:
+            return self._ray.get(ref)
+        except self._ray.exceptions.RayTaskError as exc:
+            # A model's own exception (error_score="raise"): re-raise it as is.
+            if isinstance(exc.cause, Exception):
+                raise exc.cause from None
+            raise
+        except self._lost as exc:
+            raise _WorkerLost(str(exc)) from exc
+
+    def was_rerun(self, ref):
+        return False
+
+    def cancel(self, refs):
+        for ref in refs:
+            self._ray.cancel(ref, force=True)
+
+    def close(self):
+        self._shared = None

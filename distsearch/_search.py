@@ -28,8 +28,9 @@ from sklearn.utils._repr_html.estimator import _VisualBlock
 from sklearn.utils.validation import _check_method_params, check_is_fitted, indexable
 
 from ._checkpoint import _Checkpoint
-from ._dispatch import _iter_results, _Shared, _Task
+from ._dispatch import _check_backend, _iter_results, _Shared, _Task
 from ._prefix import _shared_prefixes
+from ._progress import _check_progress, _Progress
 from ._spaces import (
     _check_models,
     _check_n_iter,
@@ -79,8 +80,11 @@ class MultiModelSearchCV(BaseSearchCV):
         As for GridSearchCV. With None, each model's own ``score`` method.
 
     n_jobs : int, default=None
-        Number of fits run in parallel under the active joblib backend.
-        ``None`` means 1 unless in a :func:`joblib.parallel_config` context.
+        Number of fits run in parallel under the joblib backends. ``None``
+        means 1 unless in a :func:`joblib.parallel_config` context. With
+        ``backend='dask'`` or ``'ray'`` it is the number of single-threaded
+        worker processes of a local cluster started by ``fit``; an existing
+        cluster uses all its workers.
 
     refit : bool, str or callable, default=True
         As for GridSearchCV: refit the best candidate (of any model) on the
@@ -94,7 +98,37 @@ class MultiModelSearchCV(BaseSearchCV):
         Verbosity, as for GridSearchCV.
 
     pre_dispatch : int or str, default='2*n_jobs'
-        As for :class:`joblib.Parallel`.
+        As for :class:`joblib.Parallel` (joblib backends only).
+
+    backend : {None, 'loky', 'threading', 'dask', 'ray'}, default=None
+        Where the fits run. None uses the active joblib backend (loky unless
+        set with :func:`joblib.parallel_config`); ``'loky'`` and
+        ``'threading'`` select that joblib backend. ``'dask'`` and ``'ray'``
+        send the data to the workers once per fit, batch cheap fits, re-run
+        the fits of a lost worker and need the ``distsearch[dask]`` or
+        ``distsearch[ray]`` extra:
+
+        - ``'dask'``: the client to ``address`` if given, else the current
+          :class:`distributed.Client`, else a ``LocalCluster`` of ``n_jobs``
+          processes started for this fit and closed after it.
+        - ``'ray'``: the running ray (``ray.init`` called before, e.g. with
+          ``address=`` to join a cluster), else ``ray.init(address=address)``
+          if an address is given, else a local ray with ``n_jobs`` CPUs;
+          what ``fit`` started or joined is shut down after it.
+
+        See ``docs/clusters.md``.
+
+    address : str, default=None
+        With ``backend='dask'``, a scheduler address such as
+        ``'tcp://10.0.0.1:8786'``; with ``backend='ray'``, a cluster address
+        such as ``'ray://10.0.0.1:10001'`` or ``'auto'``. Only valid with
+        those two backends.
+
+    progress : bool, default=False
+        Show a tqdm progress bar over all the fits, advanced as fits finish
+        on any backend, with the best mean test score (refit metric) of the
+        candidates completed so far. Needs the ``distsearch[progress]``
+        extra.
 
     checkpoint : str, path-like or None, default=None
         A folder where every finished (candidate, fold) result is written as
@@ -159,6 +193,11 @@ class MultiModelSearchCV(BaseSearchCV):
     n_splits_ : int
         Number of cross-validation splits.
 
+    n_task_retries_ : int
+        Number of fits run again because the worker running them was lost
+        (dask and ray); a warning is emitted when it is not zero. A model's
+        own errors are never retried: ``error_score`` handles them.
+
     refit_time_ : float
         Seconds spent refitting the best candidate on the whole data.
 
@@ -207,6 +246,9 @@ class MultiModelSearchCV(BaseSearchCV):
         "n_iter": [Interval(numbers.Integral, 1, None, closed="left"), dict, None],
         "random_state": ["random_state"],
         "error_score": [StrOptions({"raise"}), numbers.Real],
+        "backend": [StrOptions({"loky", "threading", "dask", "ray"}), None],
+        "address": [str, None],
+        "progress": ["boolean"],
         "checkpoint": [str, os.PathLike, None],
         "refit_iterations": [StrOptions({"mean"}), None],
     }
@@ -223,6 +265,9 @@ class MultiModelSearchCV(BaseSearchCV):
         cv=None,
         verbose=0,
         pre_dispatch="2*n_jobs",
+        backend=None,
+        address=None,
+        progress=False,
         checkpoint=None,
         random_state=None,
         error_score=np.nan,
@@ -243,6 +288,9 @@ class MultiModelSearchCV(BaseSearchCV):
         self.param_grid = param_grid
         self.n_iter = n_iter
         self.random_state = random_state
+        self.backend = backend
+        self.address = address
+        self.progress = progress
         self.checkpoint = checkpoint
         self.refit_iterations = refit_iterations
 
@@ -396,6 +444,8 @@ class MultiModelSearchCV(BaseSearchCV):
                 "MultiModelSearchCV and are ignored.",
                 UserWarning,
             )
+        _check_backend(self.backend, self.address)
+        _check_progress(self.progress)
         models = self._models()
         n_iter = _check_n_iter(self.n_iter, models)
         candidates = _generate_candidates(
@@ -444,12 +494,34 @@ class MultiModelSearchCV(BaseSearchCV):
         out = [None] * len(tasks)
         store = _Checkpoint(self.checkpoint, tasks, shared, self.scoring)
         todo = store.load(out)
+        retried = set()
+        progress = _Progress(
+            self.progress,
+            n_candidates,
+            n_splits,
+            refit_metric if isinstance(refit_metric, str) else None,
+        )
         with _shared_prefixes(tasks, todo, shared, self.n_jobs) as (todo, dispatched):
             for index, result in _iter_results(
-                dispatched, shared, n_jobs=self.n_jobs, pre_dispatch=self.pre_dispatch
+                dispatched,
+                shared,
+                backend=self.backend,
+                address=self.address,
+                n_jobs=self.n_jobs,
+                pre_dispatch=self.pre_dispatch,
+                retried=retried,
             ):
                 out[todo[index]] = result
                 store.save(todo[index], result)
+                progress.update(dispatched[index], result)
+        progress.close()
+        self.n_task_retries_ = len(retried)
+        if retried:
+            warnings.warn(
+                f"{len(retried)} of {len(tasks)} fits were run again because "
+                "the worker running them was lost; all fits completed.",
+                RuntimeWarning,
+            )
         if len(out) < 1:
             raise ValueError(
                 "No fits were performed. Was the CV iterator empty? "

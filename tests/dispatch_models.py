@@ -1,0 +1,46 @@
+"""Estimators for tests/test_dispatch.py.
+
+dask and ray workers import this module by name (test_dispatch.py puts this
+folder on their PYTHONPATH), as they would import a user's own models.
+"""
+
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.linear_model import Ridge
+
+
+class SlowRidge(Ridge):
+    """Ridge whose fit first sleeps ``delay`` seconds and logs its start."""
+
+    def __init__(self, alpha=1.0, delay=0.0, log_dir=None):
+        super().__init__(alpha=alpha)
+        self.delay = delay
+        self.log_dir = log_dir
+
+    def fit(self, X, y):
+        if self.log_dir is not None:
+            Path(self.log_dir, uuid.uuid4().hex).touch()
+        time.sleep(self.delay)
+        return super().fit(X, y)
+
+
+class LoggedRegressor(RegressorMixin, BaseEstimator):
+    """Predicts the mean; writes one file per fit call; raises when ``fail``."""
+
+    def __init__(self, fail=False, log_dir=None):
+        self.fail = fail
+        self.log_dir = log_dir
+
+    def fit(self, X, y):
+        Path(self.log_dir, f"{'fail' if self.fail else 'ok'}-{uuid.uuid4().hex}").touch()
+        if self.fail:
+            raise ValueError("this model always fails")
+        self.mean_ = float(np.mean(y))
+        return self
+
+    def predict(self, X):
+        return np.full(len(X), self.mean_)

@@ -1,0 +1,396 @@
+"""Backends of MultiModelSearchCV on real engines: loky, threading, dask, ray.
+
+Each engine starts once per module: a dask LocalCluster (2 single-threaded
+worker processes), a dask scheduler and two workers started as separate
+processes on 127.0.0.1 (as a user starts a cluster), and a local ray.
+"""
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.datasets import make_regression
+from sklearn.exceptions import FitFailedWarning
+from sklearn.linear_model import Ridge
+from sklearn.tree import DecisionTreeRegressor
+
+from distsearch import MultiModelSearchCV
+
+distributed = pytest.importorskip("distributed")
+ray = pytest.importorskip("ray")
+psutil = pytest.importorskip("psutil")
+
+from dispatch_models import LoggedRegressor, SlowRidge  # noqa: E402
+
+TESTS_DIR = str(Path(__file__).parent)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def workers_import_test_models():
+    # Worker processes (dask, ray, subprocesses) import dispatch_models by name.
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(
+            "PYTHONPATH", os.pathsep.join(filter(None, [TESTS_DIR, os.environ.get("PYTHONPATH")]))
+        )
+        yield
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_regression(n_samples=120, n_features=5, noise=10.0, random_state=0)
+
+
+def _models():
+    return [
+        ("ridge", Ridge(), {"alpha": [0.01, 1.0, 100.0, 1e4]}),
+        ("tree", DecisionTreeRegressor(random_state=0), {"max_depth": [1, 2, 4]}),
+    ]
+
+
+def _search(**kwargs):
+    return MultiModelSearchCV(_models(), cv=3, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def reference(data):
+    return _search(n_jobs=2, backend="loky").fit(*data)
+
+
+def assert_same_search(search, reference, X):
+    """Same cv_results_ (times aside) and same best_estimator_."""
+    results, expected = search.cv_results_, reference.cv_results_
+    assert results.keys() == expected.keys()
+    for key, value in expected.items():
+        if "time" in key:
+            continue
+        if key == "params":
+            assert results[key] == value
+        elif isinstance(value, np.ma.MaskedArray):
+            np.testing.assert_array_equal(results[key].mask, value.mask)
+            assert list(results[key].compressed()) == list(value.compressed())
+        else:
+            np.testing.assert_array_equal(results[key], value, err_msg=key)
+    assert getattr(search, "best_model_name_", None) == getattr(
+        reference, "best_model_name_", None
+    )
+    assert search.best_params_ == reference.best_params_
+    assert type(search.best_estimator_) is type(reference.best_estimator_)
+    np.testing.assert_array_equal(
+        search.best_estimator_.predict(X), reference.best_estimator_.predict(X)
+    )
+
+
+def _children():
+    return {p.pid for p in psutil.Process().children(recursive=True)}
+
+
+def _wait_gone(pids, timeout=30):
+    deadline = time.monotonic() + timeout
+    alive = [pid for pid in pids if psutil.pid_exists(pid)]
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.2)
+        alive = [
+            pid
+            for pid in alive
+            if psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"
+        ]
+    return alive
+
+
+# ----------------------------------------------------------------------
+# Validation before any fit
+# ----------------------------------------------------------------------
+def _logged(tmp_path):
+    return [("m", LoggedRegressor(log_dir=str(tmp_path)), {"fail": [False]})]
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"backend": "spark"}, ValueError, "'backend' parameter.*'spark'"),
+        ({"address": "tcp://127.0.0.1:1"}, ValueError, "address=.*only used with"),
+        (
+            {"backend": "loky", "address": "tcp://127.0.0.1:1"},
+            ValueError,
+            "backend='loky'",
+        ),
+    ],
+)
+def test_bad_backend_raises_before_any_fit(tmp_path, data, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        MultiModelSearchCV(_logged(tmp_path), cv=3, **kwargs).fit(*data)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "kwargs, module, extra",
+    [
+        ({"backend": "dask"}, "distributed", "dask"),
+        ({"backend": "ray"}, "ray", "ray"),
+        ({"progress": True}, "tqdm", "progress"),
+    ],
+)
+def test_missing_extra_names_it(tmp_path, data, monkeypatch, kwargs, module, extra):
+    monkeypatch.setitem(sys.modules, module, None)  # as if not installed
+    with pytest.raises(ImportError, match=rf'pip install "distsearch\[{extra}\]"'):
+        MultiModelSearchCV(_logged(tmp_path), cv=3, **kwargs).fit(*data)
+    assert list(tmp_path.iterdir()) == []
+
+
+# ----------------------------------------------------------------------
+# joblib backends
+# ----------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "kwargs", [{"n_jobs": 1}, {"n_jobs": 2, "backend": "threading"}, {"n_jobs": 2}]
+)
+def test_joblib_backends_identical(data, reference, kwargs):
+    assert_same_search(_search(**kwargs).fit(*data), reference, data[0])
+
+
+def test_active_joblib_backend_is_used(data, reference):
+    import joblib
+
+    with joblib.parallel_config(backend="threading", n_jobs=2):
+        search = _search().fit(*data)
+    assert_same_search(search, reference, data[0])
+
+
+def test_progress_bar_counts_fits_and_shows_best_mean(data, capsys):
+    search = _search(n_jobs=2, progress=True).fit(*data)
+    err = capsys.readouterr().err
+    assert "21/21" in err
+    assert f"best={search.best_score_:.4g}" in err
+
+
+# ----------------------------------------------------------------------
+# dask
+# ----------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def local_cluster(workers_import_test_models):
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def client(local_cluster):
+    with distributed.Client(local_cluster) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def scheduler_address(tmp_path_factory, workers_import_test_models):
+    """A scheduler and two workers started as separate processes, always killed."""
+    scheduler_file = tmp_path_factory.mktemp("dask") / "scheduler.json"
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    procs = []
+    try:
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "distributed.cli.dask_scheduler",
+                 "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+                 "--scheduler-file", str(scheduler_file)],
+                start_new_session=True, **quiet,
+            )
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with contextlib.suppress(FileNotFoundError, json.JSONDecodeError):
+                address = json.loads(scheduler_file.read_text())["address"]
+                break
+            time.sleep(0.1)
+        for _ in range(2):
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "distributed.cli.dask_worker", address,
+                     "--nthreads", "1", "--no-dashboard", "--host", "127.0.0.1"],
+                    start_new_session=True, **quiet,
+                )
+            )
+        with distributed.Client(address) as c:
+            c.wait_for_workers(2, timeout=60)
+        yield address
+    finally:
+        for proc in procs:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def test_dask_current_client_identical(client, data, reference):
+    assert_same_search(_search(backend="dask").fit(*data), reference, data[0])
+
+
+def test_dask_scheduler_address_identical(scheduler_address, data, reference):
+    search = _search(backend="dask", address=scheduler_address).fit(*data)
+    assert_same_search(search, reference, data[0])
+    assert search.n_task_retries_ == 0
+
+
+def test_dask_local_cluster_started_and_closed(data, reference):
+    before = _children()
+    search = _search(backend="dask", n_jobs=2).fit(*data)
+    assert_same_search(search, reference, data[0])
+    with pytest.raises(ValueError):
+        distributed.Client.current()  # no client left behind
+    assert _wait_gone(_children() - before) == []
+
+
+def test_dask_progress_from_remote_workers(client, data, capsys):
+    search = _search(backend="dask", progress=True).fit(*data)
+    err = capsys.readouterr().err
+    assert "21/21" in err
+    assert f"best={search.best_score_:.4g}" in err
+
+
+def test_model_error_not_retried_dask(client, tmp_path, data):
+    _check_model_error_not_retried(tmp_path, data, backend="dask")
+
+
+def test_error_score_raise_propagates_dask(client, tmp_path, data):
+    _check_error_score_raise(tmp_path, data, backend="dask")
+
+
+def test_killed_dask_worker_tasks_are_rerun(client, tmp_path, data):
+    space = {"alpha": [0.01, 0.1, 1.0, 10.0, 100.0, 1e3, 1e4, 1e5]}
+    slow = SlowRidge(delay=0.15, log_dir=str(tmp_path))
+    undisturbed = MultiModelSearchCV(SlowRidge(), space, cv=3, n_jobs=2).fit(*data)
+    pids = list(client.run(os.getpid).values())
+
+    def kill_one_worker():
+        deadline = time.monotonic() + 60
+        while len(list(tmp_path.iterdir())) < 4 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        os.kill(pids[0], signal.SIGKILL)
+
+    killer = threading.Thread(target=kill_one_worker)
+    killer.start()
+    with pytest.warns(RuntimeWarning, match="run again because the worker"):
+        search = MultiModelSearchCV(slow, space, cv=3, backend="dask").fit(*data)
+    killer.join()
+    assert not psutil.pid_exists(pids[0]) or psutil.Process(pids[0]).status() == "zombie"
+    assert 1 <= search.n_task_retries_ <= 24
+    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
+    assert_same_search(search, undisturbed, data[0])
+
+
+# ----------------------------------------------------------------------
+# Model errors: never retried, whatever the backend
+# ----------------------------------------------------------------------
+def _check_model_error_not_retried(tmp_path, data, **kwargs):
+    models = [
+        ("good", LoggedRegressor(log_dir=str(tmp_path)), {"fail": [False]}),
+        ("bad", LoggedRegressor(log_dir=str(tmp_path)), {"fail": [True]}),
+    ]
+    with pytest.warns(FitFailedWarning, match="3 fits failed"):
+        search = MultiModelSearchCV(models, cv=3, error_score=-1.0, **kwargs).fit(*data)
+    logs = [p.name for p in tmp_path.iterdir()]
+    assert sum(name.startswith("fail-") for name in logs) == 3  # once per fold
+    assert sum(name.startswith("ok-") for name in logs) == 3 + 1  # folds + refit
+    np.testing.assert_array_equal(search.cv_results_["mean_test_score"][1], -1.0)
+    assert search.best_model_name_ == "good"
+    assert search.n_task_retries_ == 0
+
+
+def _check_error_score_raise(tmp_path, data, **kwargs):
+    models = [("bad", LoggedRegressor(log_dir=str(tmp_path)), {"fail": [True]})]
+    with pytest.raises(ValueError, match="this model always fails"):
+        MultiModelSearchCV(models, cv=3, error_score="raise", **kwargs).fit(*data)
+
+
+def test_model_error_not_retried_loky(tmp_path, data):
+    _check_model_error_not_retried(tmp_path, data, n_jobs=2)
+
+
+# ----------------------------------------------------------------------
+# ray
+# ----------------------------------------------------------------------
+def test_ray_started_and_shut_down(data, reference):
+    assert not ray.is_initialized()
+    search = _search(backend="ray", n_jobs=2).fit(*data)
+    assert_same_search(search, reference, data[0])
+    assert not ray.is_initialized()
+
+
+@pytest.fixture(scope="module")
+def ray_running(workers_import_test_models):
+    ray.init(num_cpus=2, include_dashboard=False)
+    yield
+    ray.shutdown()
+
+
+def test_ray_running_identical(ray_running, data, reference):
+    search = _search(backend="ray").fit(*data)
+    assert_same_search(search, reference, data[0])
+    assert ray.is_initialized()  # a ray the user started stays up
+
+
+def test_ray_address_with_running_ray_raises(ray_running, data):
+    with pytest.raises(ValueError, match="ray is already initialized"):
+        _search(backend="ray", address="auto").fit(*data)
+
+
+def test_model_error_not_retried_ray(ray_running, tmp_path, data):
+    _check_model_error_not_retried(tmp_path, data, backend="ray")
+
+
+def test_error_score_raise_propagates_ray(ray_running, tmp_path, data):
+    _check_error_score_raise(tmp_path, data, backend="ray")
+
+
+# ----------------------------------------------------------------------
+# Ctrl-C
+# ----------------------------------------------------------------------
+CTRL_C_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    from sklearn.datasets import make_regression
+    from distsearch import MultiModelSearchCV
+    from dispatch_models import SlowRidge
+
+    if __name__ == "__main__":
+        X, y = make_regression(n_samples=60, n_features=3, random_state=0)
+        model = SlowRidge(delay=0.5, log_dir=sys.argv[2])
+        MultiModelSearchCV(
+            model, {"alpha": list(range(1, 41))}, cv=3, backend=sys.argv[1], n_jobs=2
+        ).fit(X, y)
+    """
+)
+
+
+@pytest.mark.parametrize("backend", ["dask"])
+def test_ctrl_c_stops_promptly_without_orphans(tmp_path, backend):
+    script = tmp_path / "search.py"
+    script.write_text(CTRL_C_SCRIPT)
+    log_dir = tmp_path / "fits"
+    log_dir.mkdir()
+    proc = subprocess.Popen(
+        [sys.executable, str(script), backend, str(log_dir)],
+        stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while len(list(log_dir.iterdir())) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        descendants = [p.pid for p in psutil.Process(proc.pid).children(recursive=True)]
+        assert descendants  # the cluster's processes
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode != 0
+    assert "KeyboardInterrupt" in err
+    assert _wait_gone(descendants) == []
+    assert len(list(log_dir.iterdir())) < 120  # stopped before the end

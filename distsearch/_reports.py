@@ -21,6 +21,7 @@ function returns its figure.
 
 import json
 import time
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -38,9 +39,9 @@ ROC_PLOT = "roc-curve.png"
 def _sem(split_scores):
     """Standard error of the mean over folds (ddof=1), ignoring NaN folds."""
     n = np.sum(~np.isnan(split_scores), axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        std = np.nanstd(split_scores, axis=1, ddof=1) if split_scores.shape[1] > 1 else np.nan
-        return std / np.sqrt(n)
+    with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)  # fewer than 2 finite folds
+        return np.nanstd(split_scores, axis=1, ddof=1) / np.sqrt(n)
 
 
 def _split_scores(results, metric, n_splits):
@@ -163,13 +164,11 @@ def summary_text(run, timings):
     ]
     if run.ensemble is not None:
         lines.append(f"  ensemble, {run.ensemble['description']}: " + _scores_text(run.ensemble["test"]))
-    mean_iteration = search.cv_results_.get("mean_best_iteration", [np.nan])[
-        search.best_index_ if "mean_best_iteration" in search.cv_results_ else 0
-    ]
-    if not np.isnan(mean_iteration):
+    iterations = search.cv_results_.get("mean_best_iteration")
+    if iterations is not None and not np.isnan(iterations[search.best_index_]):
         iteration = _best_iteration(search.best_estimator_)
         lines.append(
-            f"  best iteration of the winner: {mean_iteration:.1f} (mean over folds)"
+            f"  best iteration of the winner: {iterations[search.best_index_]:.1f} (mean over folds)"
             + (f", {iteration} in its refit" if iteration is not None else "")
         )
     lines += [
@@ -231,7 +230,8 @@ def plot_scores(search, metric):
 
     One box per candidate that has scores (failed folds are left out; a
     candidate with no score keeps its tick, marked "failed"), coloured by
-    model. Each box patch's ``gid`` is ``"<rank> <model>"``. Drawn for the
+    model. Each box patch and its median line have the ``gid``
+    ``"<rank> <model>"``. Drawn for the
     tournament's run folder and by ``MultiModelSearchCV.plot_scores``.
 
     Parameters
@@ -269,6 +269,7 @@ def plot_scores(search, metric):
         box.set_alpha(0.75)
         box.set_gid(label)
         parts["medians"][0].set_color("black")
+        parts["medians"][0].set_gid(label)
     ax.set_xticks(range(1, len(labels) + 1), labels, rotation=45, ha="right")
     ax.set_xlim(0.3, len(labels) + 0.7)
     ax.set_xlabel("candidate (rank and model), best first")

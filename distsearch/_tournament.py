@@ -20,6 +20,7 @@ import datetime
 import importlib.metadata
 import platform
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +29,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone
 from sklearn.compose import ColumnTransformer
+from sklearn.exceptions import FitFailedWarning
 from sklearn.ensemble import (
     StackingClassifier,
     StackingRegressor,
@@ -297,9 +299,16 @@ def run_tournament(
         f"{n_candidates * n_splits} fits on {len(X_train)} rows ({backend_name}, n_jobs={n_jobs})"
     )
     tick = time.perf_counter()
-    search.fit(X_train, y_train)
+    with warnings.catch_warnings():
+        # Failed fits are recorded with their errors and reported (below and
+        # in the summary) instead of sklearn's warnings.
+        warnings.simplefilter("ignore", FitFailedWarning)
+        warnings.filterwarnings("ignore", "One or more of the test scores are non-finite")
+        search.fit(X_train, y_train)
     timings["search (cross-validation and winner refit)"] = time.perf_counter() - tick
     failures = _failures(search, cv, X_train, y_train)
+    for failure in failures:
+        log(f"candidate of rank {failure['rank']} ({failure['model']}) failed: {failure['error']}")
 
     tick = time.perf_counter()
     winner_test = _scores(search.scorer_, search.best_estimator_, X_test, y_test)

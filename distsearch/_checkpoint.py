@@ -26,7 +26,7 @@ import uuid
 import warnings
 
 import joblib
-from sklearn.base import clone
+import numpy as np
 
 _MAGIC = b"distsearch-checkpoint-1\n"
 _SUFFIX = ".pkl"
@@ -40,6 +40,8 @@ def _token(obj):
     edited function changes the key. Other objects are left to
     :func:`joblib.hash`, or to their ``repr`` when they cannot be pickled.
     """
+    if obj is None or isinstance(obj, (bool, int, float, str, bytes, np.generic)):
+        return obj
     if hasattr(obj, "get_params") and not isinstance(obj, type):
         params = obj.get_params(deep=False)
         return (
@@ -104,8 +106,8 @@ def _versions(estimators):
 def _task_keys(tasks, shared, scoring):
     """The checkpoint key of every task: a hash of what determines its result.
 
-    That is: the estimator configured with the candidate's parameters (class
-    and parameters, recursively), the fold's train and test indices, a
+    That is: the model's estimator (class and parameters, recursively) and
+    the candidate's parameters, the fold's train and test indices, a
     fingerprint of X, y, the model's fit parameters and the score
     parameters, the ``scoring`` the user gave, ``error_score``,
     ``return_train_score``, and the versions of the libraries involved. The
@@ -124,24 +126,21 @@ def _task_keys(tasks, shared, scoring):
     )
     folds = [joblib.hash((train, test)) for train, test in shared.splits]
     fit_params = [_hash(params) for params in shared.fit_params]
+    models = [_hash(estimator) for estimator in shared.estimators]
     candidates = {}
     keys = []
     for task in tasks:
         if task.cand_idx not in candidates:
-            estimator = clone(shared.estimators[task.model_idx]).set_params(
-                **clone(task.params, safe=False)
+            candidates[task.cand_idx] = joblib.hash(
+                (models[task.model_idx], _token(task.params))
             )
-            candidates[task.cand_idx] = _hash(estimator)
-        keys.append(
-            joblib.hash(
-                (
-                    common,
-                    candidates[task.cand_idx],
-                    folds[task.split_idx],
-                    fit_params[task.model_idx],
-                )
-            )
+        parts = (
+            common,
+            candidates[task.cand_idx],
+            folds[task.split_idx],
+            fit_params[task.model_idx],
         )
+        keys.append(hashlib.sha256(" ".join(parts).encode()).hexdigest())
     return keys
 
 

@@ -333,12 +333,21 @@ class MultiModelSearchCV(BaseSearchCV):
 
     def __sklearn_tags__(self):
         if not self._multi_model:
-            return super().__sklearn_tags__()
+            tags = super().__sklearn_tags__()
+            # BaseSearchCV does not pass on multi_output (so GridSearchCV
+            # fails check_supervised_y_2d); the estimator's own tag is right.
+            tags.target_tags.multi_output = get_tags(
+                self.estimator
+            ).target_tags.multi_output
+            return tags
         tags = super(BaseSearchCV, self).__sklearn_tags__()
         model_tags = [
             get_tags(t[1]) for t in self.estimator if len(t) == 3 and hasattr(t[1], "fit")
         ]
         if model_tags:
+            tags.target_tags.multi_output = all(
+                t.target_tags.multi_output for t in model_tags
+            )
             types = {t.estimator_type for t in model_tags}
             first = model_tags[0]
             tags.estimator_type = types.pop() if len(types) == 1 else None

@@ -369,7 +369,7 @@ CTRL_C_SCRIPT = textwrap.dedent(
 )
 
 
-@pytest.mark.parametrize("backend", ["dask"])
+@pytest.mark.parametrize("backend", ["dask", "ray"])
 def test_ctrl_c_stops_promptly_without_orphans(tmp_path, backend):
     script = tmp_path / "search.py"
     script.write_text(CTRL_C_SCRIPT)

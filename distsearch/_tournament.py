@@ -48,6 +48,8 @@ from ._config import (
     _resolve,
 )
 from ._data import DataSpecError, _load_data
+from ._dispatch import _check_backend
+from ._progress import _check_progress
 from ._search import MultiModelSearchCV
 from ._spaces import _check_models, _check_n_iter, _subspaces
 
@@ -259,6 +261,11 @@ def run_tournament(
 
     started = time.perf_counter()
     timings = {}
+    try:
+        _check_backend(backend, scheduler_address)
+        _check_progress(progress)
+    except (ValueError, ImportError) as exc:
+        raise ConfigError("options", "backend" if "backend" in str(exc) else "progress", str(exc)) from None
     config, dataset, models, n_iter, scoring, rank_by, n_splits = _prepare(config, seed, quick)
     timings["data and config"] = time.perf_counter() - started
 

@@ -289,6 +289,28 @@ n_splits = 3
     assert (predicted == frame["bought"]).mean() > 0.8
 
 
+def test_parquet_input_regression_with_an_absolute_path(tmp_path):
+    pytest.importorskip("pyarrow")
+    rng = np.random.RandomState(1)
+    frame = pd.DataFrame({"a": rng.normal(size=90), "b": rng.normal(size=90)})
+    frame["price"] = 3.0 * frame["a"] - frame["b"] + rng.normal(scale=0.1, size=90)
+    frame.to_parquet(tmp_path / "prices.parquet")
+    config = write_config(
+        tmp_path,
+        f"""
+from sklearn.linear_model import Ridge
+
+data = {{"kind": "file", "path": {str(tmp_path / "prices.parquet")!r}, "target": "price"}}
+contenders = [("ridge", Ridge(), {{"alpha": [0.1, 1.0]}})]
+n_splits = 3
+""",
+    )
+    run = run_tournament(config, n_jobs=1, output=tmp_path / "out", progress=False, log=lambda s: None)
+    assert run.dataset.task == "regression"
+    assert run.winner_test["r2"] > 0.95
+    assert (run.run_dir / "predicted-vs-true.png").exists()
+
+
 def test_seed_style_contenders_spec(tmp_path):
     config = write_config(
         tmp_path,
@@ -396,6 +418,14 @@ def test_bad_config_error_from_the_python_api(tmp_path):
     with pytest.raises(ConfigError, match=r"config.py: n_splits: expected an int >= 2, got 'five'") as info:
         run_tournament(config, output=tmp_path / "out")
     assert info.value.key == "n_splits"
+
+
+def test_bad_option_fails_before_the_run(tmp_path, capsys):
+    output = tmp_path / "out"
+    assert main(["tournament", "--scheduler-address", "tcp://127.0.0.1:8786", "--output", str(output)]) == 2
+    error = capsys.readouterr().err
+    assert "configuration error: options: backend: address='tcp://127.0.0.1:8786' is only used with" in error
+    assert not output.exists()
 
 
 def test_help_lists_the_options():

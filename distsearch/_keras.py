@@ -72,6 +72,15 @@ def build_mlp(
     -------
     model : keras.Model
         The compiled model.
+
+    Examples
+    --------
+    >>> from distsearch.models import build_mlp
+    >>> net = build_mlp(4, hidden_layer_sizes=(15, 15), dropout=0.1)
+    >>> [layer.__class__.__name__ for layer in net.layers]
+    ['InputLayer', 'Dense', 'Dropout', 'Dense', 'Dropout', 'Dense']
+    >>> net.output_shape
+    (None, 1)
     """
     regularizer = keras.regularizers.L1L2(l1=l1, l2=l2) if (l1 or l2) else None
     inputs = keras.Input(shape=(n_features_in,))
@@ -286,3 +295,111 @@ class KerasClassifier(_KerasModel, wrappers.KerasClassifier):
         tags.regressor_tags = None
         tags.target_tags.required = True
         return tags
+
+
+_PARAMETERS = """
+    Parameters
+    ----------
+    hidden_layer_sizes : tuple of int, default=(15,)
+        Width of each hidden layer, in order; ``()`` is a linear model.
+
+    activation : str, default="relu"
+        Activation of the hidden layers (any Keras activation name).
+
+    dropout : float, default=0.0
+        Dropout rate after each hidden layer.
+
+    l1, l2 : float, default=0.0
+        L1 and L2 penalties on the kernels of every Dense layer.
+
+    optimizer : str, default="adam"
+        Keras optimizer name.
+
+    learning_rate : float, default=1e-3
+        The optimizer's learning rate.
+
+    epochs : int, default=200
+        Maximum number of epochs; early stopping usually keeps fewer.
+
+    batch_size : int, default=32
+        Rows per gradient step.
+
+    validation_fraction : float, default=0.1
+        Share of the fit rows held out for early stopping (an inner split{stratified});
+        unused when ``patience`` is None.
+
+    patience : int or None, default=10
+        Stop when the validation loss has not improved by more than
+        ``min_delta`` for this many epochs, and restore the best epoch's
+        weights. None trains all ``epochs`` on all the rows.
+
+    min_delta : float, default=0.0
+        Minimum improvement of the validation loss that counts.
+
+    random_state : int, RandomState instance or None, default=None
+        Seeds the inner split and Keras (``keras.utils.set_random_seed``,
+        reproducible on every Keras backend, without leaving TensorFlow's op
+        determinism switched on). An int gives reproducible fits.
+
+    verbose : int, default=0
+        Keras verbosity.
+
+    Attributes
+    ----------
+    model_ : keras.Model
+        The fitted network (built by :func:`build_mlp`).
+
+    best_iteration_ : int
+        Epochs kept (the best epoch under early stopping, else ``epochs``).
+
+    validation_indices_ : ndarray of int
+        Positions, in the rows given to ``fit``, of the rows early stopping
+        used (empty without early stopping).
+
+    history_ : dict
+        The per-epoch losses, as scikeras records them.
+
+    n_features_in_ : int
+        Number of features seen during ``fit``.
+"""
+
+KerasRegressor.__doc__ = (
+    """Keras regressor (a fully connected network) with early stopping on an inner split.
+
+    A clone-safe scikit-learn estimator on scikeras; see :mod:`distsearch.models`
+    for the early-stopping protocol. Needs the ``keras`` extra.
+"""
+    + _PARAMETERS.format(stratified="")
+    + """
+    Examples
+    --------
+    >>> from sklearn.base import clone, is_regressor
+    >>> from distsearch.models import KerasRegressor
+    >>> model = KerasRegressor(hidden_layer_sizes=(15, 15), epochs=100, patience=5,
+    ...                        random_state=0)
+    >>> is_regressor(model), clone(model).get_params()["hidden_layer_sizes"]
+    (True, (15, 15))
+    """
+)
+
+KerasClassifier.__doc__ = (
+    """Keras classifier (a fully connected network) with early stopping on an inner split.
+
+    A clone-safe scikit-learn estimator on scikeras; see :mod:`distsearch.models`
+    for the early-stopping protocol. Binary targets get one sigmoid output,
+    multiclass targets a softmax layer. Needs the ``keras`` extra.
+"""
+    + _PARAMETERS.format(stratified=", stratified by class")
+    + """
+    classes_ : ndarray of shape (n_classes,)
+        The class labels.
+
+    Examples
+    --------
+    >>> from sklearn.base import is_classifier
+    >>> from distsearch.models import KerasClassifier
+    >>> model = KerasClassifier(hidden_layer_sizes=(), epochs=50, random_state=0)
+    >>> is_classifier(model), model.get_params()["validation_fraction"]
+    (True, 0.1)
+    """
+)

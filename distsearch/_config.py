@@ -22,7 +22,6 @@ file, the key and what was expected (:class:`ConfigError`).
 
 import importlib.util
 import numbers
-import types
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -105,12 +104,12 @@ def _default_config():
 
 
 def _is_setting(value):
-    """Whether a module-level value can be a setting (not an import or helper)."""
-    return not (
-        isinstance(value, (types.ModuleType, types.FunctionType, type))
-        or hasattr(value, "rvs")
-        or type(value).__module__.startswith("scipy.stats")
-    )
+    """Whether a module-level value can be a setting (not an import or helper).
+
+    Every setting is plain data; modules, classes, functions, estimators and
+    distributions defined or imported at module level are not settings.
+    """
+    return isinstance(value, (bool, int, float, str, list, tuple, dict, type(None)))
 
 
 def _load_config(path):

@@ -4,6 +4,7 @@ import re
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import joblib
 import numpy as np
@@ -16,7 +17,9 @@ from sklearn.model_selection import train_test_split
 
 from distsearch._cli import main
 from distsearch._config import ConfigError
-from distsearch._tournament import run_tournament
+from distsearch._tournament import _prepare, run_tournament
+
+EXAMPLES = Path(__file__).parent.parent / "examples"
 
 # Fast contenders for everything but the default path (Keras pays seconds of
 # start-up per worker).
@@ -411,6 +414,18 @@ def test_bad_config_fails_before_any_fit(tmp_path, capsys, text, key, expected):
     assert error.startswith(f"distsearch tournament: configuration error: {config}: {key}: ")
     assert expected in error
     assert not output.exists()  # the run never started
+
+
+@pytest.mark.parametrize("name", ["regression.py", "classification.py", "seed_contenders_spec.py"])
+def test_examples_are_valid_configs(name):
+    """Every example loads and resolves to its contenders (nothing is fitted)."""
+    config, dataset, models, n_iter, scoring, rank_by, n_splits = _prepare(
+        EXAMPLES / name, seed=0, quick=False
+    )
+    assert config.source == str(EXAMPLES / name)
+    assert len(models) >= 2 and n_splits == 5
+    assert rank_by in scoring
+    assert dataset.task == ("classification" if name == "classification.py" else "regression")
 
 
 def test_bad_config_error_from_the_python_api(tmp_path):

@@ -735,3 +735,23 @@ def test_multi_model_sampling_scores_equal_randomized_search(regression):
         np.testing.assert_array_equal(
             results["mean_test_score"][rows], alone.cv_results_["mean_test_score"]
         )
+
+
+def test_verbose_output_equals_gridsearchcv(regression, capsys):
+    X, y = regression
+    outputs = []
+    for search in (GridSearchCV, MultiModelSearchCV):
+        search(Ridge(), {"alpha": [0.1, 1.0]}, cv=2, verbose=2, refit=False).fit(X, y)
+        outputs.append(re.sub(r"\d+\.\d+s", "T", capsys.readouterr().out))
+    assert "Fitting 2 folds for each of 2 candidates, totalling 4 fits" in outputs[0]
+    assert outputs[1] == outputs[0]
+
+
+def test_multi_metric_refit_true_raises_like_gridsearchcv(regression):
+    X, y = regression
+    messages = []
+    for search in (GridSearchCV, MultiModelSearchCV):
+        with pytest.raises(ValueError, match="refit must be set to a scorer key") as info:
+            search(Ridge(), {"alpha": [1.0]}, scoring=["r2", "neg_max_error"], refit=True).fit(X, y)
+        messages.append(str(info.value))
+    assert messages[1] == messages[0]

@@ -26,7 +26,6 @@ from pathlib import Path
 
 import joblib
 import numpy as np
-import pandas as pd
 from sklearn.base import clone
 from sklearn.compose import ColumnTransformer
 from sklearn.exceptions import FitFailedWarning
@@ -180,13 +179,6 @@ def _quick_rows(dataset, seed):
     return dataset._replace(X=X.reset_index(drop=True), y=y.reset_index(drop=True), description=description)
 
 
-def _search_options(backend, scheduler_address, progress):
-    """The options MultiModelSearchCV takes among the dispatch ones asked for."""
-    wanted = {"backend": backend, "address": scheduler_address, "progress": progress}
-    accepted = MultiModelSearchCV._get_param_names()
-    return {k: v for k, v in wanted.items() if k in accepted and v is not None}
-
-
 def _prepare(config, seed, quick):
     """Load the data and resolve the contenders; everything before any fit."""
     if config is None:
@@ -294,9 +286,11 @@ def run_tournament(
         n_jobs=n_jobs,
         random_state=seed,
         error_score=np.nan,
-        **_search_options(backend, scheduler_address, progress),
+        backend=backend,
+        address=scheduler_address,
+        progress=progress,
     )
-    backend_name = search.get_params().get("backend") or backend or "loky"
+    backend_name = backend or "loky"
     n_candidates = sum(
         n if n is not None else len(ParameterGrid(m.space))
         for m, n in zip(search._models(), _check_n_iter(n_iter, search._models()))
@@ -332,28 +326,9 @@ def run_tournament(
         timings["ensemble fit and held-out scoring"] = time.perf_counter() - tick
 
     tick = time.perf_counter()
-    final = clone(search.best_estimator_).fit(dataset.X, dataset.y)
     versions = _versions()
     final_path = run_dir / "model.joblib"
-    joblib.dump(
-        {
-            "estimator": final,
-            "model_name": search.best_model_name_,
-            "params": search.best_params_,
-            "feature_names": list(dataset.X.columns),
-            "target": list(dataset.y.columns) if dataset.task == "multilabel" else dataset.y.name,
-            "task": dataset.task,
-            "classes": list(getattr(final, "classes_", [])) or None,
-            "cv_score": {m: float(search.cv_results_[f"mean_test_{m}"][search.best_index_]) for m in scoring},
-            "test_score": winner_test,
-            "n_rows": len(dataset.X),
-            "seed": seed,
-            "run_id": run_id,
-            "versions": versions,
-            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        },
-        final_path,
-    )
+    _save_final_model(final_path, search, dataset, scoring, winner_test, seed, run_id, versions)
     timings["final refit on all data and save"] = time.perf_counter() - tick
 
     run = _Run(
@@ -394,6 +369,33 @@ def _new_run_id(output):
         n += 1
         run_id = f"{stamp}-{n}"
     return run_id
+
+
+def _save_final_model(path, search, dataset, scoring, winner_test, seed, run_id, versions):
+    """Refit the winner on all the data and save it with its metadata (joblib)."""
+    final = clone(search.best_estimator_).fit(dataset.X, dataset.y)
+    multilabel = dataset.task == "multilabel"
+    joblib.dump(
+        {
+            "estimator": final,
+            "model_name": search.best_model_name_,
+            "params": search.best_params_,
+            "feature_names": list(dataset.X.columns),
+            "target": list(dataset.y.columns) if multilabel else dataset.y.name,
+            "task": dataset.task,
+            "classes": list(final.classes_) if dataset.task == "classification" else None,
+            "cv_score": {
+                m: float(search.cv_results_[f"mean_test_{m}"][search.best_index_]) for m in scoring
+            },
+            "test_score": winner_test,
+            "n_rows": len(dataset.X),
+            "seed": seed,
+            "run_id": run_id,
+            "versions": versions,
+            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        },
+        path,
+    )
 
 
 def _scores(scorers, estimator, X, y):

@@ -235,7 +235,7 @@ def _default_contenders(task, seed):
     from . import models
 
     boosting = (models.LightGBMRegressor if task == "regression" else models.LightGBMClassifier)(
-        n_estimators=1000, early_stopping_rounds=10, random_state=seed
+        n_estimators=3000, early_stopping_rounds=10, random_state=seed
     )
     network = (models.KerasRegressor if task == "regression" else models.KerasClassifier)(
         learning_rate=0.01, epochs=200, patience=10, random_state=seed

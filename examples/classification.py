@@ -27,7 +27,7 @@ data = {
 contenders = [
     (
         "lightgbm",
-        LightGBMClassifier(n_estimators=1000, early_stopping_rounds=10, random_state=0),
+        LightGBMClassifier(n_estimators=3000, early_stopping_rounds=10, random_state=0),
         {"learning_rate": loguniform(1e-2, 1e-1), "num_leaves": randint(4, 32)},
     ),
     (

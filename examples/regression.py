@@ -39,7 +39,7 @@ data = {
 contenders = [
     (
         "lightgbm",
-        LightGBMRegressor(n_estimators=1000, early_stopping_rounds=10, random_state=0),
+        LightGBMRegressor(n_estimators=3000, early_stopping_rounds=10, random_state=0),
         {"learning_rate": loguniform(1e-2, 1e-1), "max_depth": randint(1, 4)},
     ),
     (

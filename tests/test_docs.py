@@ -107,7 +107,7 @@ def _outputs(cell, mime):
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_runs_and_shows_diagram_table_and_plot(path, tmp_path):
-    nbformat = pytest.importorskip("nbformat")  # the test extra installs it
+    import nbformat  # nbformat, nbclient, ipykernel, mkdocs: the test extra
     from nbclient import NotebookClient
 
     notebook = nbformat.read(path, as_version=4)
@@ -142,7 +142,6 @@ def test_docs_code_runs(page, tmp_path, monkeypatch):
 
 
 def test_docs_build_in_strict_mode(tmp_path):
-    pytest.importorskip("mkdocs")  # the test extra installs it
     env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
     result = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path)],
@@ -157,7 +156,6 @@ def test_docs_build_in_strict_mode(tmp_path):
 # plot_scores
 # ----------------------------------------------------------------------
 def test_plot_scores_draws_every_candidate_s_folds_in_rank_order():
-    pytest.importorskip("matplotlib")
     X, y = make_regression(n_samples=60, n_features=4, noise=5.0, random_state=0)
     search = MultiModelSearchCV(
         [("ridge", Ridge(), {"alpha": [0.1, 1e3]}), ("knn", KNeighborsRegressor(), {"n_neighbors": [3, 10]})],
@@ -187,7 +185,6 @@ def test_plot_scores_draws_every_candidate_s_folds_in_rank_order():
 
 
 def test_plot_scores_of_single_estimator_search_and_unfitted():
-    pytest.importorskip("matplotlib")
     from sklearn.exceptions import NotFittedError
 
     X, y = make_regression(n_samples=40, n_features=3, random_state=0)
@@ -196,3 +193,21 @@ def test_plot_scores_of_single_estimator_search_and_unfitted():
         search.plot_scores()
     labels = [t.get_text() for t in search.fit(X, y).plot_scores().axes[0].get_xticklabels()]
     assert labels == ["1 Ridge", "2 Ridge"]
+
+
+# ----------------------------------------------------------------------
+# Docstrings
+# ----------------------------------------------------------------------
+def _public_names():
+    import distsearch
+    import distsearch.models
+
+    return [(module, name) for module in (distsearch, distsearch.models) for name in module.__all__]
+
+
+@pytest.mark.parametrize("module, name", _public_names(), ids=lambda x: getattr(x, "__name__", x))
+def test_every_public_name_has_a_numpydoc_docstring_with_an_example(module, name):
+    doc = getattr(module, name).__doc__ or ""
+    sections = re.findall(r"^\s*(\w[\w ]*)\n\s*-{3,}$", doc, re.M)
+    assert "Parameters" in sections and "Examples" in sections, (name, sections)
+    assert ">>> " in doc.split("Examples", 1)[1]

@@ -300,6 +300,8 @@ class _LightGBMModel(BaseEstimator):
         )
         if classifier:
             check_classification_targets(y)
+            # LightGBM does not encode the labels of its eval set.
+            self.classes_, y = np.unique(y, return_inverse=True)
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X)
         seed = _seed(self.random_state)
@@ -370,7 +372,8 @@ class _LightGBMModel(BaseEstimator):
         -------
         y : ndarray of shape (n_samples,)
         """
-        return self.model_.predict(self._validated(X))
+        X = self._validated(X)
+        return self.model_.predict(X)
 
 
 class LightGBMRegressor(RegressorMixin, _LightGBMModel):
@@ -380,11 +383,19 @@ class LightGBMRegressor(RegressorMixin, _LightGBMModel):
 class LightGBMClassifier(ClassifierMixin, _LightGBMModel):
     _lgb_class = "LGBMClassifier"
 
-    @property
-    def classes_(self):
-        """ndarray of shape (n_classes,): the class labels."""
-        check_is_fitted(self, "model_")
-        return self.model_.classes_
+    def predict(self, X):
+        """Predict class labels with the rounds kept (``best_iteration_``).
+
+        Parameters
+        ----------
+        X : array-like or sparse matrix of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,)
+        """
+        proba = self.predict_proba(X)
+        return self.classes_[proba.argmax(axis=1)]
 
     def predict_proba(self, X):
         """Class probabilities, with the rounds kept (``best_iteration_``).
@@ -397,7 +408,8 @@ class LightGBMClassifier(ClassifierMixin, _LightGBMModel):
         -------
         proba : ndarray of shape (n_samples, n_classes)
         """
-        return self.model_.predict_proba(self._validated(X))
+        X = self._validated(X)
+        return self.model_.predict_proba(X)
 
 
 LightGBMRegressor.__doc__ = (

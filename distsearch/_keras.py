@@ -249,6 +249,8 @@ class _KerasModel:
         )
         self.validation_indices_ = val
         self.best_iteration_ = int(stopper.best_epoch) + 1
+        # The stopper holds the model and a copy of its weights: not kept.
+        self._fit_callbacks = []
 
     def fixed_iteration_params(self, n_iterations):
         """Parameters that make ``fit`` run ``n_iterations`` epochs on all rows.

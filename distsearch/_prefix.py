@@ -29,7 +29,7 @@ plain ``Pipeline``; pipelines with ``memory`` or ``transform_input``; pairwise
 steps; metadata routing; fit parameters addressed to a prefix step (the steps
 before the first such step are still shared); a ``scoring`` callable that is
 not a scikit-learn scorer (it might look at the whole pipeline); and outputs
-that are not numpy arrays, sparse matrices or DataFrames.
+that are not numpy arrays, sparse matrices, pandas objects or lists.
 """
 
 import contextlib
@@ -37,6 +37,7 @@ import os
 import shutil
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections import Counter, OrderedDict
@@ -63,7 +64,9 @@ _MEMORY_BUDGET = 512 * 2**20
 _DISK_BUDGET = 4 * 2**30
 
 # The worker's cache: key -> (_FoldData, bytes); most recently used last.
+# The lock serves the threading backend.
 _MEMORY = OrderedDict()
+_LOCK = threading.Lock()
 
 
 class _PrefixPlan(NamedTuple):
@@ -100,10 +103,15 @@ def _scorer_sees_prefix(scorer):
     return not isinstance(scorer, (_BaseScorer, _PassthroughScorer))
 
 
-def _n_shareable(estimator, fit_params):
-    """How many leading steps of ``estimator`` may be shared (0: none)."""
+def _n_shareable(estimator, params, fit_params):
+    """How many leading steps may be shared (0: none).
+
+    ``estimator`` is the model's estimator configured with the candidate's
+    ``params``; ``fit_params`` are the model's fit parameters.
+    """
     if (
         type(estimator) is not Pipeline
+        or "steps" in params
         or estimator.memory is not None
         or getattr(estimator, "transform_input", None) is not None
         or len(estimator.steps) < 2
@@ -162,8 +170,9 @@ def _shared_prefixes(tasks, todo, shared, n_jobs):
         if folder is not None:
             shutil.rmtree(folder, ignore_errors=True)
             keys = {key for levels in plans.values() for _, key in levels}
-            for key in keys & _MEMORY.keys():
-                del _MEMORY[key]
+            with _LOCK:
+                for key in keys & _MEMORY.keys():
+                    del _MEMORY[key]
 
 
 def _plan(tasks, todo, shared):
@@ -182,8 +191,10 @@ def _plan(tasks, todo, shared):
             estimator = clone(shared.estimators[task.model_idx]).set_params(
                 **clone(task.params, safe=False)
             )
-            n_steps = _n_shareable(estimator, shared.fit_params[task.model_idx])
-            steps = [_token(step) for _, step in getattr(estimator, "steps", [])]
+            n_steps = _n_shareable(
+                estimator, task.params, shared.fit_params[task.model_idx]
+            )
+            steps = [_token(s) for _, s in estimator.steps[:n_steps]] if n_steps else []
             prefixes[task.cand_idx] = [
                 joblib.hash((nonce, steps[:level])) for level in range(1, n_steps + 1)
             ]
@@ -221,9 +232,10 @@ def _nbytes(data):
 
 def _lookup(key, folder):
     """The stored fold data of ``key``: from memory, else from the folder."""
-    if key in _MEMORY:
-        _MEMORY.move_to_end(key)
-        return _MEMORY[key][0]
+    with _LOCK:
+        if key in _MEMORY:
+            _MEMORY.move_to_end(key)
+            return _MEMORY[key][0]
     path = os.path.join(folder, key + ".joblib")
     if not os.path.exists(path):
         return None
@@ -236,9 +248,10 @@ def _remember(key, data):
     size = _nbytes(data)
     if size > _MEMORY_BUDGET:
         return
-    _MEMORY[key] = (data, size)
-    while sum(size for _, size in _MEMORY.values()) > _MEMORY_BUDGET:
-        _MEMORY.popitem(last=False)
+    with _LOCK:
+        _MEMORY[key] = (data, size)
+        while sum(size for _, size in _MEMORY.values()) > _MEMORY_BUDGET:
+            _MEMORY.popitem(last=False)
 
 
 def _store(key, data, folder):
@@ -266,6 +279,11 @@ def _stack_rows(top, bottom):
     elif isinstance(top, pd.DataFrame) and isinstance(bottom, pd.DataFrame):
         if top.dtypes.equals(bottom.dtypes):
             return pd.concat([top, bottom])
+    elif isinstance(top, pd.Series) and isinstance(bottom, pd.Series):
+        if top.dtype == bottom.dtype:
+            return pd.concat([top, bottom])
+    elif isinstance(top, list) and isinstance(bottom, list):  # e.g. texts
+        return top + bottom
     return None
 
 
@@ -300,8 +318,9 @@ def _extend(data, step, y_train, with_train):
     )
 
 
-def _prefix_output(estimator, plan, shared, train, test, y_train):
+def _prefix_output(shared, task, train, test, y_train):
     """The fold data after the plan's deepest level: stored, or fitted now."""
+    plan = task.prefix
     keys = dict(plan.levels)
     n_steps = plan.levels[-1][0]
     data, done = None, 0
@@ -310,6 +329,8 @@ def _prefix_output(estimator, plan, shared, train, test, y_train):
         if data is not None:
             done = level
             break
+    if done == n_steps:
+        return data
     if data is None:
         X = _stack_rows(
             _safe_indexing(shared.X, train), _safe_indexing(shared.X, test)
@@ -318,6 +339,9 @@ def _prefix_output(estimator, plan, shared, train, test, y_train):
             return None
         X_train = _safe_indexing(shared.X, train) if shared.return_train_score else None
         data = _FoldData(X, len(train), X_train, 0.0, 0.0)
+    estimator = clone(shared.estimators[task.model_idx]).set_params(
+        **clone(task.params, safe=False)
+    )
     for level in range(done + 1, n_steps + 1):
         step = estimator.steps[level - 1][1]
         if step is not None and step != "passthrough":
@@ -329,29 +353,44 @@ def _prefix_output(estimator, plan, shared, train, test, y_train):
     return data
 
 
+def _remaining(shared, task, n_steps):
+    """The task's steps after the first ``n_steps``, configured, and fit params.
+
+    A single remaining step is returned bare (with its fit parameters'
+    ``<step>__`` stripped): fitting and scoring it is what the one-step
+    pipeline would do, without the pipeline's overhead.
+    """
+    base = shared.estimators[task.model_idx]
+    names = [name for name, _ in base.steps[n_steps:]]
+    params = {k: v for k, v in task.params.items() if k.split("__", 1)[0] in names}
+    rest = clone(Pipeline(base.steps[n_steps:])).set_params(
+        **clone(params, safe=False)
+    )
+    fit_params = shared.fit_params[task.model_idx]
+    final = rest.steps[-1][1]
+    if len(names) == 1 and hasattr(final, "fit"):
+        return final, {k.split("__", 1)[1]: v for k, v in fit_params.items()}
+    return rest, fit_params
+
+
 def _fit_and_score_shared(shared, task):
     """``_fit_and_score`` of a task whose pipeline prefix is shared.
 
     Returns the same dict as ``_evaluate_task``'s ``_fit_and_score`` call
-    (with the fitted remaining pipeline as ``estimator``), or None when the
+    (with the fitted remaining steps as ``estimator``), or None when the
     prefix cannot be reused (its fit failed, or its output cannot be
     stacked); the caller then fits the pipeline whole, which also reports
     any error exactly as without sharing.
     """
-    plan = task.prefix
-    estimator = clone(shared.estimators[task.model_idx]).set_params(
-        **clone(task.params, safe=False)
-    )
     train, test = shared.splits[task.split_idx]
     y_train = None if shared.y is None else _safe_indexing(shared.y, train)
     try:
-        data = _prefix_output(estimator, plan, shared, train, test, y_train)
+        data = _prefix_output(shared, task, train, test, y_train)
     except Exception:
         return None
     if data is None:
         return None
-    n_steps = plan.levels[-1][0]
-    rest = Pipeline(estimator.steps[n_steps:], verbose=estimator.verbose)
+    rest, fit_params = _remaining(shared, task, task.prefix.levels[-1][0])
     # The search's X, y and parameters, rows in the stacked order.
     order = np.concatenate([train, test])
     n_train = len(train)
@@ -364,9 +403,7 @@ def _fit_and_score_shared(shared, task):
         test=np.arange(n_train, len(order)),
         verbose=shared.verbose,
         parameters=None,
-        fit_params=_check_method_params(
-            shared.X, params=shared.fit_params[task.model_idx], indices=order
-        ),
+        fit_params=_check_method_params(shared.X, params=fit_params, indices=order),
         score_params=_check_method_params(
             shared.X, params=shared.score_params, indices=order
         ),

@@ -12,6 +12,7 @@ import pytest
 from sklearn.datasets import make_classification
 from sklearn.decomposition import PCA
 from sklearn.exceptions import FitFailedWarning
+from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, ShuffleSplit
 from sklearn.pipeline import Pipeline
@@ -164,6 +165,27 @@ def test_pandas_output_and_failing_prefix(data, tmp_path):
     assert_same_results(expected.cv_results_, search.cv_results_)
     failed = search.cv_results_["param_pca__n_components"] == 50
     assert (np.isnan(search.cv_results_["mean_test_score"]) == failed).all()
+
+
+def test_texts_on_threads():
+    # A list of strings through a vectorizer, on the threading backend (the
+    # workers then share one cache).
+    rng = np.random.RandomState(0)
+    words = np.array(["red", "green", "blue", "cat", "dog", "fish", "tree", "sky"])
+    y = rng.randint(0, 2, 90)
+    texts = [
+        " ".join(rng.choice(words[label * 4 : label * 4 + 5], 6)) for label in y
+    ]
+    estimator = Pipeline([("tfidf", TfidfVectorizer()), ("clf", LogisticRegression())])
+    grid = {"tfidf__ngram_range": [(1, 1), (1, 2)], "clf__C": [0.1, 1.0, 10.0]}
+    search = MultiModelSearchCV(
+        estimator, grid, cv=3, backend="threading", n_jobs=2, refit=False,
+        return_train_score=True,
+    ).fit(texts, y)
+    expected = GridSearchCV(
+        estimator, grid, cv=3, refit=False, return_train_score=True
+    ).fit(texts, y)
+    assert_same_results(expected.cv_results_, search.cv_results_)
 
 
 @pytest.mark.parametrize("backend", ["dask", "ray"])

@@ -213,6 +213,15 @@ class MultiModelSearchCV(BaseSearchCV):
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Names of features seen during fit, when the winner records them.
 
+    Notes
+    -----
+    Candidates (of one model or of several) whose ``Pipeline`` starts with
+    identical steps (same classes and parameters) fit those steps once per
+    fold and share their output, on every backend, with the same results as
+    fitting each pipeline whole; their ``fit_time`` includes the shared
+    steps' time. Each worker keeps such outputs in a cache of at most
+    512 MiB; see ``docs/guide/checkpoints.md``.
+
     See Also
     --------
     sklearn.model_selection.GridSearchCV : Exhaustive search over one grid.

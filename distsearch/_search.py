@@ -519,6 +519,9 @@ class MultiModelSearchCV(BaseSearchCV):
             n_splits,
             refit_metric if isinstance(refit_metric, str) else None,
         )
+        for task, result in zip(tasks, out):
+            if result is not None:  # reused from the checkpoint
+                progress.update(task, result)
         with _shared_prefixes(tasks, todo, shared, self.n_jobs) as (todo, dispatched):
             for index, result in _iter_results(
                 dispatched,

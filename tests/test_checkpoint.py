@@ -177,3 +177,13 @@ def test_bad_checkpoint_is_rejected_before_any_fit(dirs):
     with pytest.raises(ValueError, match="checkpoint"):
         search(logs, 3).fit(X, y)
     assert n_fits(logs) == 0
+
+
+def test_progress_bar_counts_the_reused_fits(dirs, capsys):
+    logs, checkpoint = dirs
+    X, y = data()
+    search(logs, checkpoint).fit(X, y)
+    capsys.readouterr()
+    search(logs, checkpoint).set_params(progress=True).fit(X, y)
+    assert "12/12" in capsys.readouterr().err
+    assert n_fits(logs) == 12

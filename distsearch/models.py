@@ -32,6 +32,7 @@ import math
 import numbers
 
 import numpy as np
+from scipy import sparse
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
@@ -298,6 +299,7 @@ class _LightGBMModel(BaseEstimator):
             ensure_all_finite="allow-nan",
             y_numeric=not classifier,
         )
+        X = _as_lightgbm_input(X)
         if classifier:
             check_classification_targets(y)
             # LightGBM does not encode the labels of its eval set.
@@ -357,8 +359,10 @@ class _LightGBMModel(BaseEstimator):
 
     def _validated(self, X):
         check_is_fitted(self, "model_")
-        return validate_data(
-            self, X, reset=False, accept_sparse="csr", ensure_all_finite="allow-nan"
+        return _as_lightgbm_input(
+            validate_data(
+                self, X, reset=False, accept_sparse="csr", ensure_all_finite="allow-nan"
+            )
         )
 
     def predict(self, X):
@@ -374,6 +378,11 @@ class _LightGBMModel(BaseEstimator):
         """
         X = self._validated(X)
         return self.model_.predict(X)
+
+
+def _as_lightgbm_input(X):
+    # LightGBM takes scipy sparse matrices, not sparse arrays.
+    return sparse.csr_matrix(X) if sparse.issparse(X) else X
 
 
 class LightGBMRegressor(RegressorMixin, _LightGBMModel):

@@ -21,30 +21,31 @@ from bench_shared_steps import workload
 from distsearch import MultiModelSearchCV
 
 
-def timed_fit(search, X, y):
-    start = time.perf_counter()
-    search.fit(X, y)
-    return time.perf_counter() - start, search
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller data")
     parser.add_argument("--n-jobs", type=int, default=2)
     args = parser.parse_args(argv)
     X, y, pipeline, grid = workload(args.quick)
-    common = dict(cv=5, refit=False, n_jobs=args.n_jobs)
+    # Start the worker processes before timing.
+    warm_up = MultiModelSearchCV(pipeline, {"clf__C": [1.0]}, n_jobs=args.n_jobs)
+    warm_up.fit(X[:200], y[:200])
+    seconds, searches = {}, {}
     with tempfile.TemporaryDirectory() as folder:
-        plain, _ = timed_fit(MultiModelSearchCV(pipeline, grid, **common), X, y)
-        original, first = timed_fit(
-            MultiModelSearchCV(pipeline, grid, checkpoint=folder, **common), X, y
-        )
-        resumed, again = timed_fit(
-            MultiModelSearchCV(pipeline, grid, checkpoint=folder, **common), X, y
-        )
+        runs = [("plain", None), ("original", folder), ("resume", folder)]
+        for name, checkpoint in runs:
+            searches[name] = MultiModelSearchCV(
+                pipeline, grid, cv=5, refit=False, n_jobs=args.n_jobs,
+                checkpoint=checkpoint,
+            )
+            start = time.perf_counter()
+            searches[name].fit(X, y)
+            seconds[name] = time.perf_counter() - start
+    first, again = searches["original"], searches["resume"]
     for key, value in first.cv_results_.items():
         if key != "params":
             np.testing.assert_array_equal(again.cv_results_[key], value, err_msg=key)
+    plain, original, resumed = seconds["plain"], seconds["original"], seconds["resume"]
     print(f"data {X.shape}, 20 candidates x 5 folds, n_jobs={args.n_jobs}")
     print(f"search without checkpoint:      {plain:7.3f} s")
     print(f"search writing its checkpoint:  {original:7.3f} s")

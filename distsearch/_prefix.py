@@ -418,16 +418,17 @@ def _fit_and_score_shared(shared, task):
     result["fit_time"] += data.fit_time
     result["score_time"] += data.test_time
     if shared.return_train_score:
-        if result["fit_error"] is not None:
-            scores = result["test_scores"]
-            result["train_scores"] = scores.copy() if isinstance(scores, dict) else scores
+        scores = result["test_scores"]
+        if result["fit_error"] is not None:  # the error score, as for the test
+            scores = scores.copy() if isinstance(scores, dict) else scores
         else:
-            result["train_scores"] = _score(
+            scores = _score(
                 result["estimator"],
                 _rows(data.X_train, 0, n_train),
                 y_train,
                 shared.scorer,
-                _check_method_params(shared.X, params=shared.score_params, indices=train),
+                _check_method_params(shared.X, shared.score_params, indices=train),
                 shared.error_score,
             )
+        result["train_scores"] = scores
     return result

@@ -167,6 +167,20 @@ def test_pandas_output_and_failing_prefix(data, tmp_path):
     assert (np.isnan(search.cv_results_["mean_test_score"]) == failed).all()
 
 
+def test_failing_final_step_with_train_scores(data, tmp_path):
+    X, y = data
+    grid = {"clf__C": [1.0, -1.0]}  # C=-1 fails after the shared prefix
+    searches = [
+        cls(pipeline(str(tmp_path)), grid, cv=3, refit=False, return_train_score=True)
+        for cls in (MultiModelSearchCV, GridSearchCV)
+    ]
+    for search in searches:
+        with pytest.warns(FitFailedWarning), pytest.warns(UserWarning, match="non-finite"):
+            search.fit(X, y)
+    assert_same_results(searches[1].cv_results_, searches[0].cv_results_)
+    assert np.isnan(searches[0].cv_results_["mean_train_score"][1])
+
+
 def test_texts_on_threads():
     # A list of strings through a vectorizer, on the threading backend (the
     # workers then share one cache).

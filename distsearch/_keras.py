@@ -168,6 +168,18 @@ class _KerasModel:
     def _random_state(self, value):
         pass
 
+    def __sklearn_tags__(self):
+        # scikeras 0.13 puts its Regressor/ClassifierMixin after BaseWrapper,
+        # so on scikit-learn >= 1.7 its tags say nothing about the estimator
+        # type (is_regressor, is_classifier, StratifiedKFold, roc_auc break).
+        tags = super().__sklearn_tags__()
+        classifier = self._estimator_type == "classifier"
+        tags.estimator_type = self._estimator_type
+        tags.classifier_tags = ClassifierTags() if classifier else None
+        tags.regressor_tags = None if classifier else RegressorTags()
+        tags.target_tags.required = True
+        return tags
+
     def _output(self, meta):
         """(n_outputs, output activation, loss) for the target seen in fit."""
         raise NotImplementedError
@@ -272,31 +284,12 @@ class KerasRegressor(_KerasModel, wrappers.KerasRegressor):
     def _output(self, meta):
         return meta["n_outputs_"], None, "mse"
 
-    def __sklearn_tags__(self):
-        # scikeras 0.13 puts RegressorMixin after BaseWrapper, so on
-        # scikit-learn >= 1.7 its tags say nothing about the estimator type.
-        tags = super().__sklearn_tags__()
-        tags.estimator_type = "regressor"
-        tags.regressor_tags = RegressorTags()
-        tags.classifier_tags = None
-        tags.target_tags.required = True
-        return tags
-
 
 class KerasClassifier(_KerasModel, wrappers.KerasClassifier):
     def _output(self, meta):
         if meta["target_type_"] == "binary":
             return 1, "sigmoid", "binary_crossentropy"
         return meta["n_classes_"], "softmax", "sparse_categorical_crossentropy"
-
-    def __sklearn_tags__(self):
-        # See KerasRegressor.__sklearn_tags__.
-        tags = super().__sklearn_tags__()
-        tags.estimator_type = "classifier"
-        tags.classifier_tags = ClassifierTags()
-        tags.regressor_tags = None
-        tags.target_tags.required = True
-        return tags
 
 
 _PARAMETERS = """

@@ -149,7 +149,7 @@ def _read_table(spec, base_dir):
             frame = pd.read_parquet(path)
         except ImportError as exc:
             raise DataSpecError(
-                "path", f"reading Parquet needs pyarrow (pip install pyarrow): {exc}"
+                "path", f'reading Parquet needs pyarrow: pip install "distsearch[parquet]" ({exc})'
             ) from exc
     targets = [spec["target"]] if isinstance(spec["target"], str) else spec["target"]
     missing = [t for t in targets if t not in frame.columns]

@@ -293,7 +293,6 @@ n_splits = 3
 
 
 def test_parquet_input_regression_with_an_absolute_path(tmp_path):
-    pytest.importorskip("pyarrow")
     rng = np.random.RandomState(1)
     frame = pd.DataFrame({"a": rng.normal(size=90), "b": rng.normal(size=90)})
     frame["price"] = 3.0 * frame["a"] - frame["b"] + rng.normal(scale=0.1, size=90)

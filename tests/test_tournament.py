@@ -388,6 +388,11 @@ ensemble = {"method": "voting", "top_k": 3}
         ("data = {'kind': 'file', 'path': 'nowhere.csv', 'target': 'y'}\n", "data['path']", "does not exist"),
         ("ensemble = {'method': 'bagging'}\n", "ensemble", "expected None or {'method'"),
         (
+            "data = {'kind': 'mock_classification', 'n_features': 2}\n",
+            "data",
+            "ValueError: Number of informative, redundant and repeated features",
+        ),
+        (
             "from sklearn.linear_model import Ridge\ncontenders = [('ridge', Ridge(), {'alpah': [1.0]})]\n",
             "contenders",
             "has no parameter 'alpah'",

@@ -103,26 +103,42 @@ def _scorer_sees_prefix(scorer):
     return not isinstance(scorer, (_BaseScorer, _PassthroughScorer))
 
 
-def _n_shareable(estimator, params, fit_params):
-    """How many leading steps may be shared (0: none).
+def _step_params(name, params):
+    """The candidate's parameters of step ``name``, without ``name__``.
 
-    ``estimator`` is the model's estimator configured with the candidate's
-    ``params``; ``fit_params`` are the model's fit parameters.
+    A value that replaces the whole step is under the key ``""``.
     """
+    return {
+        key[len(name) + 2 :] if key != name else "": value
+        for key, value in params.items()
+        if key == name or key.startswith(name + "__")
+    }
+
+
+def _n_shareable(pipeline, params, fit_params):
+    """How many leading steps of a candidate may be shared (0: none).
+
+    ``pipeline`` is the model's estimator, ``params`` the candidate's
+    parameters, ``fit_params`` the model's fit parameters.
+    """
+    if type(pipeline) is not Pipeline:
+        return 0
+    names = [name for name, _ in pipeline.steps]
+    steps = [step for _, step in pipeline.steps]
+    steps += [value for key, value in params.items() if key in names]
     if (
-        type(estimator) is not Pipeline
-        or "steps" in params
-        or estimator.memory is not None
-        or getattr(estimator, "transform_input", None) is not None
-        or len(estimator.steps) < 2
+        len(names) < 2
+        or pipeline.memory is not None
+        or getattr(pipeline, "transform_input", None) is not None
+        # memory, steps, ...: not a step's parameter
+        or any(key.split("__", 1)[0] not in names for key in params)
         or any(
             get_tags(step).input_tags.pairwise
-            for _, step in estimator.steps
-            if step not in (None, "passthrough")
+            for step in steps
+            if step is not None and step != "passthrough"
         )
     ):
         return 0
-    names = [name for name, _ in estimator.steps]
     n_steps = len(names) - 1
     for key in fit_params:
         name = key.split("__", 1)[0]
@@ -183,23 +199,32 @@ def _plan(tasks, todo, shared):
     the next level of the same task (otherwise storing it saves nothing).
     """
     nonce = uuid.uuid4().hex
+    steps = {}  # model index -> [token of each step of its pipeline]
     prefixes = {}  # cand_idx -> [hash of steps[:1], hash of steps[:2], ...]
     task_keys = {}
     for index in todo:
         task = tasks[index]
         if task.cand_idx not in prefixes:
-            estimator = clone(shared.estimators[task.model_idx]).set_params(
-                **clone(task.params, safe=False)
-            )
+            pipeline = shared.estimators[task.model_idx]
             n_steps = _n_shareable(
-                estimator, task.params, shared.fit_params[task.model_idx]
+                pipeline, task.params, shared.fit_params[task.model_idx]
             )
-            steps = [_token(s) for _, s in estimator.steps[:n_steps]] if n_steps else []
+            configured = []
+            if n_steps:
+                if task.model_idx not in steps:
+                    steps[task.model_idx] = [_token(s) for _, s in pipeline.steps]
+                configured = [
+                    (token, _token(_step_params(name, task.params)))
+                    for token, (name, _) in zip(
+                        steps[task.model_idx][:n_steps], pipeline.steps
+                    )
+                ]
             prefixes[task.cand_idx] = [
-                joblib.hash((nonce, steps[:level])) for level in range(1, n_steps + 1)
+                joblib.hash((nonce, configured[:level]))
+                for level in range(1, n_steps + 1)
             ]
         task_keys[index] = [
-            joblib.hash((prefix, task.split_idx)) for prefix in prefixes[task.cand_idx]
+            f"{prefix}-{task.split_idx}" for prefix in prefixes[task.cand_idx]
         ]
     counts = Counter(key for keys in task_keys.values() for key in keys)
     plans = {}

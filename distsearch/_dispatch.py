@@ -25,15 +25,16 @@ An exception raised by a model is handled inside ``_fit_and_score`` by
 the caller). A lost worker is an infrastructure failure: its batches are run
 again elsewhere, at most ``_MAX_RETRIES`` times each, and the indices of the
 tasks run again are reported. On dask the scheduler itself re-runs the tasks
-of a lost worker (counted from its ``remove-worker`` events); a batch it gives
-up on (``KilledWorker``) is resubmitted by :func:`_iter_remote`. Ray tasks are
+of a lost worker (counted from the start events the batches log); a batch it
+gives up on (``KilledWorker``) is resubmitted by :func:`_iter_remote`. Ray tasks are
 submitted with ``max_retries=0`` and resubmitted by :func:`_iter_remote` on
 worker, node or object loss, so that every retry is counted.
 """
 
 import contextlib
 import importlib
-from collections import deque
+import uuid
+from collections import Counter, deque
 from typing import NamedTuple
 
 from joblib import effective_n_jobs
@@ -282,7 +283,7 @@ def _iter_remote(tasks, engine, retried):
                 retried.update(index for index, _ in batch)
                 in_flight[engine.submit(batch)] = (batch, attempts + 1)
                 continue
-            if engine.was_rerun(handle):
+            if engine.was_rerun(batch):
                 retried.update(index for index, _ in batch)
             sizer.record(results)
             yield from results
@@ -323,8 +324,26 @@ def _dask_client(address, n_jobs):
         yield client
 
 
+def _run_batch_announced(shared, batch, topic):
+    """:func:`_run_batch` on a dask worker, first logging the batch's start.
+
+    The event (the batch's first task index) reaches the search's client
+    before the batch's result does, so a batch seen starting twice was run
+    again after its worker was lost.
+    """
+    from distributed import get_worker
+
+    get_worker().log_event(topic, batch[0][0])
+    return _run_batch(shared, batch)
+
+
 class _DaskEngine:
-    """Batches as dask futures; the shared bundle scattered to every worker."""
+    """Batches as dask futures; the shared bundle scattered to every worker.
+
+    Re-runs by the scheduler are counted from the start events each batch
+    logs on a topic of this search's own (a topic no one else publishes to;
+    the scheduler keeps its few small events).
+    """
 
     def __init__(self, client, shared):
         from distributed import as_completed
@@ -336,22 +355,18 @@ class _DaskEngine:
         # A list of one, so that the namedtuple is scattered whole.
         [self._shared] = client.scatter([shared], broadcast=True, hash=False)
         self._done = as_completed(loop=client.loop)
-        # Keys the scheduler re-ran because their worker left; the event
-        # reaches this client before the re-run result does.
-        self._rerun = set()
-        self._previous_handler = client._event_handlers.get("all")
-        client.subscribe_topic("all", self._on_event)
+        self._topic = f"distsearch-{uuid.uuid4().hex}"
+        self._starts = Counter()
+        client.subscribe_topic(self._topic, self._on_start)
 
-    def _on_event(self, event):
-        _, msg = event
-        if isinstance(msg, dict) and msg.get("action") == "remove-worker":
-            self._rerun.update(msg.get("processing-tasks", ()))
-            self._rerun.update(msg.get("lost-computed-tasks", ()))
-        if self._previous_handler is not None:
-            self._previous_handler(event)
+    def _on_start(self, event):
+        _, first_index = event
+        self._starts[first_index] += 1
 
     def submit(self, batch):
-        future = self._client.submit(_run_batch, self._shared, batch, pure=False)
+        future = self._client.submit(
+            _run_batch_announced, self._shared, batch, self._topic, pure=False
+        )
         self._done.add(future)
         return future
 
@@ -368,17 +383,14 @@ class _DaskEngine:
         except KilledWorker as exc:
             raise _WorkerLost(str(exc)) from exc
 
-    def was_rerun(self, future):
-        return future.key in self._rerun
+    def was_rerun(self, batch):
+        return self._starts[batch[0][0]] > 1
 
     def cancel(self, futures):
         self._client.cancel(futures)
 
     def close(self):
-        if self._previous_handler is None:
-            self._client.unsubscribe_topic("all")
-        else:
-            self._client.subscribe_topic("all", self._previous_handler)
+        self._client.unsubscribe_topic(self._topic)
         self._shared = None
 
 
@@ -450,7 +462,7 @@ class _RayEngine:
         except self._lost as exc:
             raise _WorkerLost(str(exc)) from exc
 
-    def was_rerun(self, ref):
+    def was_rerun(self, batch):
         return False
 
     def cancel(self, refs):

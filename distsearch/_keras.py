@@ -13,6 +13,7 @@ if "KERAS_BACKEND" not in os.environ and importlib.util.find_spec("tensorflow") 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from scikeras import wrappers  # noqa: E402
+from scipy import sparse  # noqa: E402
 from sklearn.utils import ClassifierTags, RegressorTags  # noqa: E402
 
 from .models import _inner_split, _seed  # noqa: E402
@@ -178,6 +179,7 @@ class _KerasModel:
         tags.classifier_tags = ClassifierTags() if classifier else None
         tags.regressor_tags = None if classifier else RegressorTags()
         tags.target_tags.required = True
+        tags.input_tags.sparse = False
         return tags
 
     def _output(self, meta):
@@ -221,8 +223,22 @@ class _KerasModel:
         self : object
             The fitted estimator.
         """
-        self._seed = _seed(self.random_state)
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y is None."
+            )
+        if sparse.issparse(X):
+            raise TypeError(
+                f"{type(self).__name__} does not take sparse input; pass a dense "
+                "array (e.g. X.toarray())."
+            )
         return super().fit(X, y, sample_weight=sample_weight)
+
+    def _initialize(self, X, y=None):
+        # Every fit (and a first partial_fit) starts here: draw the seed of
+        # the network and of the inner split.
+        self._seed = _seed(self.random_state)
+        return super()._initialize(X, y)
 
     def _fit_keras_model(self, X, y, sample_weight, warm_start, epochs, initial_epoch, **kwargs):
         # X and y are validated and encoded here, so the split is made on

@@ -520,9 +520,8 @@ def test_multi_model_keys_and_plain_values(multi, separate):
 
 def test_multi_model_ranks_are_global(multi):
     results = multi.cv_results_
-    for metric in ("test_score",):
-        expected = rankdata(-results[f"mean_{metric}"], method="min").astype(np.int32)
-        np.testing.assert_array_equal(results[f"rank_{metric}"], expected)
+    expected = rankdata(-results["mean_test_score"], method="min").astype(np.int32)
+    np.testing.assert_array_equal(results["rank_test_score"], expected)
     assert results["rank_test_score"].max() > 3  # not ranked within each model
 
 
@@ -575,6 +574,18 @@ def test_leaderboard_per_model(multi):
             results["mean_fit_time"][rows].sum() * multi.n_splits_
         )
     assert board.loc[0, "model"] == multi.best_model_name_
+
+
+def test_leaderboard_drop_in_names_the_estimator_class(regression):
+    X, y = regression
+    search = MultiModelSearchCV(Ridge(), {"alpha": [0.1, 10.0, 1000.0]}, cv=3).fit(X, y)
+    board = search.leaderboard()
+    assert board["model"].tolist() == ["Ridge"] * 3
+    assert board.loc[0, "params"] == search.best_params_
+    per_model = search.leaderboard(per_model=True)
+    assert per_model["model"].tolist() == ["Ridge"]
+    assert per_model.loc[0, "n_candidates"] == 3
+    assert per_model.loc[0, "mean_test_score"] == search.best_score_
 
 
 def test_leaderboard_multi_metric_uses_refit_metric(regression):

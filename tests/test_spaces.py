@@ -5,6 +5,7 @@ import pytest
 from scipy.stats import loguniform
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.datasets import make_regression
+from sklearn.pipeline import Pipeline
 
 from distsearch import MultiModelSearchCV
 
@@ -227,8 +228,6 @@ def test_bad_input_is_checked_before_the_data(data):
 
 def test_nested_parameter_of_a_searched_step_is_accepted(data):
     """``step__param`` is valid when the step itself is searched over."""
-    from sklearn.pipeline import Pipeline
-
     X, y = data
     pipe = Pipeline([("model", Recorder())])
     search = MultiModelSearchCV(

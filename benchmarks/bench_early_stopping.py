@@ -92,7 +92,9 @@ def seed_style(seed, X_train, X_test, y_train, y_test):
 
 def distsearch_style(seed, X_train, X_test, y_train, y_test):
     search = MultiModelSearchCV(
-        LightGBMRegressor(n_estimators=MAX_ROUNDS, early_stopping_rounds=PATIENCE, random_state=seed),
+        LightGBMRegressor(
+            n_estimators=MAX_ROUNDS, early_stopping_rounds=PATIENCE, random_state=seed
+        ),
         SPACE,
         n_iter=N_CANDIDATES,
         cv=KFold(N_SPLITS),
@@ -115,14 +117,17 @@ def main():
     for label, informative in (("seed's data", 5), ("pure noise", 0)):
         print(f"== {label}: make_regression(n_informative={informative}, noise=100)")
         rows = {"seed-style": [], "distsearch": []}
-        print(f"{'seed':>4} {'method':>10} {'cv R2':>8} {'reported test':>14} {'honest test':>12}")
+        print(f"{'seed':>4} {'method':>10} {'cv R2':>8} {'reported test':>14} "
+              f"{'honest test':>12}")
         for seed in seeds:
             split = data(seed, args.n_samples, informative)
             for name, method in (("seed-style", seed_style), ("distsearch", distsearch_style)):
                 cv_score, reported, honest = method(seed, *split)
                 rows[name].append((cv_score, reported, honest))
-                print(f"{seed:>4} {name:>10} {cv_score:8.4f} {reported:14.4f} {honest:12.4f}")
-        print(f"{'method':>10} {'mean cv-honest':>15} {'mean reported-honest':>21} {'mean honest':>12}")
+                print(f"{seed:>4} {name:>10} {cv_score:8.4f} {reported:14.4f} "
+                      f"{honest:12.4f}")
+        print(f"{'method':>10} {'mean cv-honest':>15} {'mean reported-honest':>21} "
+              f"{'mean honest':>12}")
         for name, values in rows.items():
             cv_score, reported, honest = np.array(values).T
             print(

@@ -240,7 +240,9 @@ class _KerasModel:
         self._seed = _seed(self.random_state)
         return super()._initialize(X, y)
 
-    def _fit_keras_model(self, X, y, sample_weight, warm_start, epochs, initial_epoch, **kwargs):
+    def _fit_keras_model(
+        self, X, y, sample_weight, warm_start, epochs, initial_epoch, **kwargs
+    ):
         # X and y are validated and encoded here, so the split is made on
         # exactly what Keras trains on.
         if self.patience is None:

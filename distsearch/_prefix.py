@@ -344,38 +344,110 @@ def _extend(data, step, y_train, with_train):
 
 
 def _prefix_output(shared, task, train, test, y_train):
-    """The fold data after the plan's deepest level: stored, or fitted now."""
+    """The fold data after the plan's deepest level: stored, or fitted now.
+
+    Starts from the deepest level already stored, then fits the steps up to
+    each further level under that level's claim (see :func:`_claim`).
+    """
     plan = task.prefix
-    keys = dict(plan.levels)
-    n_steps = plan.levels[-1][0]
     data, done = None, 0
     for level, key in reversed(plan.levels):
         data = _lookup(key, plan.folder)
         if data is not None:
             done = level
             break
-    if done == n_steps:
-        return data
-    if data is None:
-        X = _stack_rows(
-            _safe_indexing(shared.X, train), _safe_indexing(shared.X, test)
-        )
-        if X is None:
-            return None
-        X_train = _safe_indexing(shared.X, train) if shared.return_train_score else None
-        data = _FoldData(X, len(train), X_train, 0.0, 0.0)
-    estimator = clone(shared.estimators[task.model_idx]).set_params(
-        **clone(task.params, safe=False)
-    )
-    for level in range(done + 1, n_steps + 1):
-        step = estimator.steps[level - 1][1]
-        if step is not None and step != "passthrough":
-            data = _extend(data, step, y_train, shared.return_train_score)
+    estimator = None
+    for level, key in plan.levels:
+        if level <= done:
+            continue
+        with _claim(key, plan.folder) as stored:
+            if stored is not None:
+                data, done = stored, level
+                continue
             if data is None:
-                return None
-        if level in keys:
-            _store(keys[level], data, plan.folder)
+                data = _raw_fold(shared, train, test)
+                if data is None:
+                    return None
+            if estimator is None:
+                estimator = clone(shared.estimators[task.model_idx]).set_params(
+                    **clone(task.params, safe=False)
+                )
+            for step_level in range(done + 1, level + 1):
+                step = estimator.steps[step_level - 1][1]
+                if step is not None and step != "passthrough":
+                    data = _extend(data, step, y_train, shared.return_train_score)
+                    if data is None:
+                        return None
+            _store(key, data, plan.folder)
+            done = level
     return data
+
+
+def _raw_fold(shared, train, test):
+    """The fold's rows of X as :class:`_FoldData` (None if they can't stack)."""
+    X = _stack_rows(_safe_indexing(shared.X, train), _safe_indexing(shared.X, test))
+    if X is None:
+        return None
+    X_train = _safe_indexing(shared.X, train) if shared.return_train_score else None
+    return _FoldData(X, len(train), X_train, 0.0, 0.0)
+
+
+@contextlib.contextmanager
+def _claim(key, folder):
+    """Make the workers of this machine fit ``key`` one at a time.
+
+    The first to ask creates ``<key>.lock`` in the folder and fits (yields
+    None, or the data if it was stored meanwhile); the others wait until its
+    output is stored, and get it (yields the data), so that a prefix is not
+    fitted twice. When the holder
+    ends without storing it (disk budget, error) or its process died, the
+    next one claims it. Workers on other machines fit without waiting.
+    """
+    if os.name == "nt":  # no signal 0 to test a holder's process with
+        yield None
+        return
+    lock = os.path.join(folder, key + ".lock")
+    while True:
+        try:
+            handle = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileNotFoundError:  # no such folder here
+            yield None
+            return
+        except FileExistsError:
+            data = _lookup(key, folder)
+            if data is not None:
+                yield data
+                return
+            if not _holder_alive(lock):
+                with contextlib.suppress(OSError):
+                    os.remove(lock)
+            time.sleep(0.01)
+            continue
+        os.write(handle, str(os.getpid()).encode())
+        os.close(handle)
+        try:
+            # Stored between this worker's first look and its claim?
+            yield _lookup(key, folder)
+        finally:
+            with contextlib.suppress(OSError):
+                os.remove(lock)
+        return
+
+
+def _holder_alive(lock):
+    """Whether the process that wrote ``lock`` still runs (True if unknown)."""
+    try:
+        with open(lock) as file:
+            pid = int(file.read())
+    except (OSError, ValueError):  # gone already, or its pid not written yet
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # not ours to signal, but it exists
+        pass
+    return True
 
 
 def _remaining(shared, task, n_steps):

@@ -39,7 +39,7 @@ from distsearch import MultiModelSearchCV
 
 def workload(quick):
     """``(X, y, pipeline, grid)``: 20 candidates sharing an expensive prefix."""
-    n_samples, n_features, n_components = (3000, 150, 40) if quick else (5000, 200, 50)
+    n_samples, n_features, n_components = (3000, 150, 50) if quick else (5000, 200, 70)
     X, y = make_classification(
         n_samples=n_samples, n_features=n_features, n_informative=40, random_state=0
     )

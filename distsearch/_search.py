@@ -420,9 +420,40 @@ class MultiModelSearchCV(BaseSearchCV):
         routed = self._get_routed_params_for_fit(params)
         if self._multi_model and _routing_enabled():
             fit_params = [routed[m.name].fit for m in models]
+            if self.scoring is None:
+                self._check_score_requests(models, params, routed.scorer.score)
         else:
             fit_params = [routed.estimator.fit] * len(models)
         return fit_params, routed.splitter.split, routed.scorer.score
+
+    def _check_score_requests(self, models, params, score_params):
+        """With ``scoring=None``, check that every model requests ``score_params``.
+
+        Each model is then scored by its own ``score`` method, but the score
+        metadata are routed by the first model's request and passed to all
+        models; a model requesting other metadata would silently get them.
+        """
+        for model in models[1:]:
+            own = (
+                MetadataRouter(owner=self)
+                .add(
+                    model=model.estimator,
+                    method_mapping=MethodMapping().add(caller="fit", callee="score"),
+                )
+                .route_params(caller="fit", params=params)
+                .model.score
+            )
+            if own.keys() != score_params.keys() or any(
+                own[key] is not score_params[key] for key in own
+            ):
+                raise ValueError(
+                    "With scoring=None each model is scored by its own score "
+                    "method, and all models must request the same score "
+                    f"metadata: model {models[0].name!r} requests "
+                    f"{sorted(score_params)}, model {model.name!r} requests "
+                    f"{sorted(own)}. Call set_score_request with the same "
+                    "values on every model, or pass a scorer as scoring."
+                )
 
     def _run_search(self, evaluate_candidates):  # pragma: no cover
         # ``fit`` is overridden: the candidates of all models are dispatched

@@ -640,6 +640,45 @@ def test_multi_model_fit_params_and_routing(regression):
         )
 
 
+def test_multi_model_routing_to_each_models_own_score(regression):
+    X, y = regression
+    weights = np.random.RandomState(3).uniform(0.1, 2.0, size=len(y))
+    grids = {"ridge": {"alpha": [0.1, 10.0]}, "tree": {"max_depth": [2, 4]}}
+
+    def models(tree_score_request):
+        return {
+            "ridge": Ridge().set_fit_request(sample_weight=True).set_score_request(
+                sample_weight=True
+            ),
+            "tree": DecisionTreeRegressor(random_state=0)
+            .set_fit_request(sample_weight=False)
+            .set_score_request(sample_weight=tree_score_request),
+        }
+
+    with sklearn.config_context(enable_metadata_routing=True):
+        agreeing = models(True)
+        search = MultiModelSearchCV(
+            [(name, est, grids[name]) for name, est in agreeing.items()], cv=3
+        ).fit(X, y, sample_weight=weights)
+        for name, est in agreeing.items():
+            alone = GridSearchCV(est, grids[name], cv=3).fit(X, y, sample_weight=weights)
+            np.testing.assert_array_equal(
+                search.cv_results_["mean_test_score"][search.cv_results_["model"] == name],
+                alone.cv_results_["mean_test_score"],
+            )
+        # One set of score metadata goes to every model's score method: a
+        # model requesting other metadata is an error, not silently weighted.
+        conflicting = MultiModelSearchCV(
+            [(name, est, grids[name]) for name, est in models(False).items()], cv=3
+        )
+        with pytest.raises(
+            ValueError,
+            match=r"model 'ridge' requests \['sample_weight'\], model 'tree' requests \[\]",
+        ):
+            conflicting.fit(X, y, sample_weight=weights)
+        assert not hasattr(conflicting, "cv_results_")
+
+
 def test_multi_model_refit_false_and_callable(regression):
     X, y = regression
     models = [

@@ -126,33 +126,25 @@ def test_unknown_parameter_drop_in(data):
 
 
 @pytest.mark.parametrize(
-    "values, error, match",
-    [
-        (1.0, TypeError, r"the values of 'alpha' must be a list .* got 1\.0"),
-        ("abc", TypeError, r"the values of 'alpha' must be a list .* got 'abc'"),
-        ({1, 2}, TypeError, r"the values of 'alpha' must be a list .* got \{1, 2\}"),
-        ([], ValueError, r"'alpha' has an empty list of values"),
-    ],
-    ids=["scalar", "str", "set", "empty"],
-)
-def test_bad_grid_values(data, values, error, match):
-    fails_before_fit(
-        data,
-        error,
-        r"Model 'b': " + match,
-        [("a", Recorder(), {"alpha": [1.0]}), ("b", Recorder(), {"alpha": values})],
-    )
-
-
-@pytest.mark.parametrize(
     "space, error, match",
     [
+        ({"alpha": 1.0}, TypeError, r"the values of 'alpha' must be a list .* got 1\.0"),
+        ({"alpha": "abc"}, TypeError, r"the values of 'alpha' must be a list .* got 'abc'"),
+        ({"alpha": {1, 2}}, TypeError, r"the values of 'alpha' must be a list .* got \{1, 2\}"),
+        ({"alpha": []}, ValueError, r"'alpha' has an empty list of values"),
         ([], ValueError, r"its space is an empty list and yields no candidates"),
         ("alpha", TypeError, r"its space must be a dict or a list of dicts .* got 'alpha'"),
-        ([{"alpha": [1.0]}, ["depth"]], TypeError, r"a space given as a list must hold dicts; got \['depth'\]"),
+        (
+            [{"alpha": [1.0]}, ["depth"]],
+            TypeError,
+            r"a space given as a list must hold dicts; got \['depth'\]",
+        ),
         (None, TypeError, r"its space must be a dict or a list of dicts .* got None"),
     ],
-    ids=["empty_list", "str", "list_with_non_dict", "none"],
+    ids=[
+        "scalar_value", "str_value", "set_value", "empty_values",
+        "empty_list", "str", "list_with_non_dict", "none",
+    ],
 )
 def test_bad_spaces(data, space, error, match):
     fails_before_fit(

@@ -63,6 +63,14 @@ def _parser():
     tournament.add_argument(
         "--no-progress", action="store_true", help="no progress bar during the search"
     )
+    tournament.add_argument(
+        "--resume",
+        metavar="RUN_ID",
+        help=(
+            "continue run RUN_ID of --output after a crash or Ctrl-C: the fits its "
+            "checkpoint recorded are not run again (give the same config and options)"
+        ),
+    )
     return parser
 
 
@@ -93,6 +101,7 @@ def main(argv=None):
             output=args.output,
             quick=args.quick,
             progress=not args.no_progress,
+            resume=args.resume,
         )
     except ConfigError as exc:
         print(f"distsearch tournament: configuration error: {exc}", file=sys.stderr)

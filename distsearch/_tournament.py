@@ -210,6 +210,7 @@ def run_tournament(
     output="results",
     quick=False,
     progress=True,
+    resume=None,
     log=print,
 ):
     """Run a model-selection tournament and write its run folder.
@@ -236,6 +237,11 @@ def run_tournament(
         ``n_estimators`` / ``epochs`` capped at 20.
     progress : bool
         Show a progress bar during the search.
+    resume : str or None
+        The id of a run in ``output`` to continue (after a crash, a Ctrl-C):
+        its run folder is reused, and the fits recorded in its
+        ``checkpoint/`` folder (every run keeps one) are not run again. Give
+        the same config and options; whatever changed is fitted anew.
     log : callable
         Where the console lines go.
 
@@ -258,12 +264,14 @@ def run_tournament(
         _check_progress(progress)
     except (ValueError, ImportError) as exc:
         raise ConfigError("options", "backend" if "backend" in str(exc) else "progress", str(exc)) from None
+    if resume is not None and not (Path(output) / resume).is_dir():
+        raise ConfigError("options", "resume", f"no run folder {Path(output) / resume} to resume")
     config, dataset, models, n_iter, scoring, rank_by, n_splits = _prepare(config, seed, quick)
     timings["data and config"] = time.perf_counter() - started
 
-    run_id = _new_run_id(Path(output))
+    run_id = _new_run_id(Path(output)) if resume is None else resume
     run_dir = Path(output) / run_id
-    run_dir.mkdir(parents=True)
+    run_dir.mkdir(parents=True, exist_ok=resume is not None)
     log(f"distsearch tournament {run_id}: {config.source}" + (" (--quick)" if quick else ""))
     log(dataset.description)
 
@@ -289,6 +297,7 @@ def run_tournament(
         backend=backend,
         address=scheduler_address,
         progress=progress,
+        checkpoint=run_dir / "checkpoint",
     )
     backend_name = backend or "loky"
     n_candidates = sum(

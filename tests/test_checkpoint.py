@@ -13,6 +13,7 @@ import uuid
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.datasets import make_regression
 from sklearn.linear_model import Ridge
@@ -187,3 +188,46 @@ def test_progress_bar_counts_the_reused_fits(dirs, capsys):
     search(logs, checkpoint).set_params(progress=True).fit(X, y)
     assert "12/12" in capsys.readouterr().err
     assert n_fits(logs) == 12
+
+
+TOURNAMENT_CONFIG = """
+data = {"kind": "mock_regression", "n_samples": 120, "n_features": 5}
+contenders_spec = [
+    {"__model": ["sklearn.linear_model.Ridge"],
+     "__model__init_kwargs__alpha": [0.1, 1.0, 10.0]},
+    {"__model": ["sklearn.tree.DecisionTreeRegressor"],
+     "__model__init_kwargs__max_depth": [2, 3],
+     "__model__init_kwargs__random_state": [0]},
+]
+n_splits = 3
+scoring = "r2"
+"""
+
+
+def test_tournament_resume_runs_only_what_its_checkpoint_lacks(tmp_path, capsys):
+    from distsearch._cli import main
+
+    config = tmp_path / "config.py"
+    config.write_text(TOURNAMENT_CONFIG)
+    output = tmp_path / "out"
+    options = [str(config), "--output", str(output), "--n-jobs", "1", "--no-progress"]
+    assert main(["tournament", *options]) == 0
+    [run_dir] = output.iterdir()
+    first = pd.read_csv(run_dir / "cv_results.csv")
+    kept = records(run_dir / "checkpoint")
+    assert len(kept) == 5 * 3
+    for record in kept[:4]:  # as if the search had died before these fits
+        record.unlink()
+    kept = {path: path.stat().st_mtime_ns for path in kept[4:]}
+
+    assert main(["tournament", *options, "--resume", run_dir.name]) == 0
+    assert list(output.iterdir()) == [run_dir]
+    assert len(records(run_dir / "checkpoint")) == 15
+    assert all(path.stat().st_mtime_ns == mtime for path, mtime in kept.items())
+    again = pd.read_csv(run_dir / "cv_results.csv")
+    scores = [c for c in first.columns if "test_" in c]
+    pd.testing.assert_frame_equal(first[scores], again[scores])
+
+    capsys.readouterr()
+    assert main(["tournament", *options, "--resume", "no-such-run"]) == 2
+    assert "resume: no run folder" in capsys.readouterr().err

@@ -104,6 +104,7 @@ def test_default_quick_run_as_the_readme_runs_it(tmp_path):
     assert completed.returncode == 0, completed.stderr
     run_dir = only_run_dir(output)
     assert sorted(p.name for p in run_dir.iterdir()) == [
+        "checkpoint",
         "cv_results.csv",
         "model.joblib",
         "predicted-vs-true.png",

@@ -349,9 +349,7 @@ class _DaskEngine:
         from distributed import as_completed
 
         self._client = client
-        self.n_slots = max(
-            1, sum(w["nthreads"] for w in client.scheduler_info()["workers"].values())
-        )
+        self.n_slots = max(1, sum(client.nthreads().values()))
         # A list of one, so that the namedtuple is scattered whole.
         [self._shared] = client.scatter([shared], broadcast=True, hash=False)
         self._done = as_completed(loop=client.loop)

@@ -22,6 +22,8 @@ import pytest
 from sklearn.datasets import make_regression
 from sklearn.exceptions import FitFailedWarning
 from sklearn.linear_model import Ridge
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 from sklearn.tree import DecisionTreeRegressor
 
 from distsearch import MultiModelSearchCV
@@ -54,6 +56,8 @@ def _models():
     return [
         ("ridge", Ridge(), {"alpha": [0.01, 1.0, 100.0, 1e4]}),
         ("tree", DecisionTreeRegressor(random_state=0), {"max_depth": [1, 2, 4]}),
+        # Shares its scaler with other candidates: fitted once per fold.
+        ("scaled", make_pipeline(StandardScaler(), Ridge()), {"ridge__alpha": [0.1, 10.0]}),
     ]
 
 
@@ -168,7 +172,7 @@ def test_active_joblib_backend_is_used(data, reference):
 def test_progress_bar_counts_fits_and_shows_best_mean(data, capsys):
     search = _search(n_jobs=2, progress=True).fit(*data)
     err = capsys.readouterr().err
-    assert "21/21" in err
+    assert "27/27" in err
     assert f"best={search.best_score_:.4g}" in err
 
 
@@ -250,7 +254,7 @@ def test_dask_local_cluster_started_and_closed(data, reference):
 def test_dask_progress_from_remote_workers(client, data, capsys):
     search = _search(backend="dask", progress=True).fit(*data)
     err = capsys.readouterr().err
-    assert "21/21" in err
+    assert "27/27" in err
     assert f"best={search.best_score_:.4g}" in err
 
 

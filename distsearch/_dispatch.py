@@ -35,6 +35,7 @@ import contextlib
 import importlib
 import uuid
 from collections import Counter, deque
+from numbers import Real
 from typing import NamedTuple
 
 from joblib import effective_n_jobs
@@ -82,6 +83,45 @@ class _Shared(NamedTuple):
     error_score: object
     verbose: int
     n_candidates: int
+
+
+# Parameters whose value a fit's cost grows with (trees, leaves, iterations,
+# epochs); a candidate's estimated cost is the product of those it has.
+_SIZE_PARAMS = frozenset(
+    {"n_estimators", "num_leaves", "max_leaf_nodes", "max_iter", "epochs", "num_iterations"}
+)
+
+
+def _estimated_cost(params):
+    """The product of the positive numeric size parameters in ``params`` (else 1)."""
+    cost = 1.0
+    for key, value in params.items():
+        if key.rsplit("__", 1)[-1] in _SIZE_PARAMS and isinstance(value, Real):
+            if not isinstance(value, bool) and value > 0:
+                cost *= float(value)
+    return cost
+
+
+def _by_cost(tasks, todo, estimators):
+    """``todo`` ordered so that the most expensive tasks start first.
+
+    The cost is :func:`_estimated_cost` of the model's parameters with the
+    candidate's set; ties keep their order (a stable sort), so a search whose
+    candidates carry no size parameter runs in task order. Only the order of
+    the fits changes, never their results.
+    """
+    defaults = {}
+    costs = {}
+    for index in todo:
+        task = tasks[index]
+        if task.cand_idx not in costs:
+            if task.model_idx not in defaults:
+                estimator = estimators[task.model_idx]
+                defaults[task.model_idx] = estimator.get_params(deep=True)
+            costs[task.cand_idx] = _estimated_cost(
+                {**defaults[task.model_idx], **task.params}
+            )
+    return sorted(todo, key=lambda index: -costs[tasks[index].cand_idx])
 
 
 def _best_iteration(estimator):

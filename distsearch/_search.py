@@ -28,7 +28,7 @@ from sklearn.utils._repr_html.estimator import _VisualBlock
 from sklearn.utils.validation import _check_method_params, check_is_fitted, indexable
 
 from ._checkpoint import _Checkpoint
-from ._dispatch import _check_backend, _iter_results, _Shared, _Task
+from ._dispatch import _by_cost, _check_backend, _iter_results, _Shared, _Task
 from ._prefix import _shared_prefixes
 from ._progress import _check_progress, _Progress
 from ._spaces import (
@@ -553,6 +553,7 @@ class MultiModelSearchCV(BaseSearchCV):
         for task, result in zip(tasks, out):
             if result is not None:  # reused from the checkpoint
                 progress.update(task, result)
+        todo = _by_cost(tasks, todo, shared.estimators)
         with _shared_prefixes(tasks, todo, shared, self.n_jobs) as (todo, dispatched):
             for index, result in _iter_results(
                 dispatched,

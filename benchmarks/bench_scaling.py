@@ -6,6 +6,8 @@ dask LocalCluster of ``--workers`` single-threaded processes) with
 MultiModelSearchCV and with GridSearchCV on the same engine (joblib's dask
 backend for dask); all ``refit=False``:
 
+The sequential runs use one BLAS / OpenMP thread, as each worker does.
+
 1. cheap: 200 Ridge alphas x 5 folds = 1000 fits on 2000x20 data.
 2. lightgbm: 16 LightGBM candidates of unequal cost (num_leaves 8..63,
    one thread each) x 5 folds = 80 fits; smaller data with ``--quick``.
@@ -36,6 +38,7 @@ import numpy as np
 from sklearn.datasets import make_regression
 from sklearn.linear_model import Ridge
 from sklearn.model_selection import GridSearchCV
+from threadpoolctl import threadpool_limits
 
 from distsearch import MultiModelSearchCV
 
@@ -128,13 +131,15 @@ def run_engine(engine, work, sequential, workers, scores):
         print(
             f"  {name:9s} {seq:9.2f}s {t_ours:7.2f}s {t_grid:7.2f}s "
             f"{seq / t_ours:13.2f}x {seq / t_grid:7.2f}x "
-            f"{seq / t_ours / workers:10.2f} {seq / t_grid / workers:8.2f}"
+            f"{seq / t_ours / workers:10.2f} {seq / t_grid / workers:8.2f}",
+            flush=True,
         )
         if peak:
             print(
                 f"  10k search: driver RSS peak {peak['peak'] / 2**20:.0f} MiB "
                 f"(+{(peak['peak'] - peak['before']) / 2**20:.0f} MiB during the "
-                "search; target < 500 MB)"
+                "search; target < 500 MB)",
+                flush=True,
             )
             figures["peak MiB"] = peak["peak"] / 2**20
     return figures
@@ -159,10 +164,15 @@ def main(argv=None):
     )
     sequential, scores = {}, {}
     for name, (X, y, model, grid) in work.items():
-        sequential[name], search = timed(
-            lambda: GridSearchCV(model, grid, cv=5, refit=False, n_jobs=1).fit(X, y)
-        )
+        # One BLAS / OpenMP thread, as each worker has: once lightgbm's OpenMP
+        # is loaded, multithreaded BLAS on these small matrices is several
+        # times slower on a busy machine.
+        with threadpool_limits(1):
+            sequential[name], search = timed(
+                lambda: GridSearchCV(model, grid, cv=5, refit=False, n_jobs=1).fit(X, y)
+            )
         scores[name] = search.cv_results_["mean_test_score"]
+        print(f"sequential {name}: {sequential[name]:.2f} s", flush=True)
     summary = {}
     for engine in args.backends.split(","):
         if engine == "dask":

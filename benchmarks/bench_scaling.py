@@ -49,10 +49,10 @@ def workloads(quick):
 
     X, y = make_regression(n_samples=2000, n_features=20, noise=1.0, random_state=0)
     out = {"cheap": (X, y, Ridge(), {"alpha": np.logspace(-3, 3, 200).tolist()})}
-    n_rows = 3000 if quick else 20000
+    n_rows = 2000 if quick else 20000
     X, y = make_regression(n_samples=n_rows, n_features=50, noise=5.0, random_state=0)
     model = lgb.LGBMRegressor(
-        n_estimators=40 if quick else 100,
+        n_estimators=30 if quick else 100,
         min_child_samples=5,
         n_jobs=1,
         verbose=-1,

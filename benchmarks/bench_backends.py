@@ -12,15 +12,18 @@ many CPUs, loky with as many workers):
 2. Heavy fits: LightGBM (one thread, about 1 s per fit here) x 5 folds,
    through MultiModelSearchCV on loky, dask and ray. Parallel efficiency =
    sum of fit and score times / (workers x wall); target >= 0.9.
-3. Memory: a search on a 200 MB X with ``backend="dask"``; each worker's RSS
-   is sampled (psutil via ``client.run``) every 50 ms during the search.
-   Reported: the peak RSS increase over the worker's RSS before the search,
-   as a multiple of the data size; target < 2.
+3. Memory: searches on a 200 MB X with ``backend="dask"``, one with a model
+   that fits on its training rows as given (SGDRegressor) and one with Ridge
+   (which centres a copy of them). Reported per model: the peak RSS increase
+   of a worker over its RSS before the search (Linux's peak RSS, VmHWM,
+   reset on the workers just before), as a multiple of the data size, next
+   to the floor no dispatch can go below; target < 2.
 
 Run::
 
-    python benchmarks/bench_backends.py            # ~5 min on 2 cores
-    python benchmarks/bench_backends.py --quick    # ~1.5 min
+    python benchmarks/bench_backends.py                 # ~5 min on 2 cores
+    python benchmarks/bench_backends.py --quick         # ~1.5 min
+    python benchmarks/bench_backends.py --only memory   # workload 3 alone
 
 Times of workload 1 are medians of ``--repeat`` runs after one warm-up run;
 on a busy machine report the ratios, which are measured in the same run.
@@ -30,12 +33,11 @@ Needs the ``dask``, ``ray`` and ``lightgbm`` extras.
 import argparse
 import os
 import statistics
-import threading
 import time
 
 import numpy as np
 from sklearn.datasets import make_regression
-from sklearn.linear_model import Ridge
+from sklearn.linear_model import Ridge, SGDRegressor
 from sklearn.model_selection import GridSearchCV
 
 from distsearch import MultiModelSearchCV
@@ -106,47 +108,86 @@ def run_heavy(label, X, y, model, grid, workers, backend):
     return efficiency, results["mean_test_score"]
 
 
-def run_memory(client, quick):
+def _reset_peak_rss():
+    """Reset this process's peak RSS (Linux's VmHWM); return its RSS now."""
     import psutil  # a dependency of distributed
 
-    n_rows = (62_500 if quick else 250_000)
+    with open("/proc/self/clear_refs", "w") as file:
+        file.write("5")
+    return psutil.Process().memory_info().rss
+
+
+def _peak_rss():
+    """This process's peak RSS since the last reset (Linux's VmHWM), in bytes."""
+    with open("/proc/self/status") as file:
+        for line in file:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
+def _worker_data_released(dask_worker):
+    import gc
+
+    gc.collect()
+    return len(dask_worker.data)
+
+
+# The two models of workload 3, with why each was chosen and the floor of a
+# worker's peak increase (in units of X) that no dispatch can go below: X 1x
+# (scattered once; y and the folds' indices come with it) + the fold's
+# training rows 0.8x (a copy: a fancy index of X) + the model's own copies.
+# The test rows (0.2x) are only copied after the fit, once the training rows
+# are let go.
+MEMORY_MODELS = [
+    (
+        "SGDRegressor",
+        SGDRegressor(random_state=0),
+        {"alpha": [1e-4, 1e-3]},
+        "fits on the training rows as given (C-ordered float64: no copy, "
+        "no centring)",
+        1.8,
+    ),
+    (
+        "Ridge",
+        Ridge(),
+        {"alpha": [0.1, 10.0]},
+        "centres a copy of the training rows (copy_X=True): +0.8x",
+        2.6,
+    ),
+]
+
+
+def run_memory(client, quick):
+    """Peak RSS increase of a dask worker over a search, per model (x the data)."""
+    n_rows = 62_500 if quick else 250_000
     X = np.random.default_rng(0).standard_normal((n_rows, 100))
     y = X[:, 0] + 0.1 * np.random.default_rng(1).standard_normal(n_rows)
     size = X.nbytes
-
-    def rss():
-        return psutil.Process().memory_info().rss
-
-    baseline = client.run(rss)
-    peak = dict(baseline)
-    stop = threading.Event()
-
-    def sample():
-        while not stop.is_set():
-            for worker, value in client.run(rss).items():
-                peak[worker] = max(peak.get(worker, 0), value)
-            time.sleep(0.05)
-
-    sampler = threading.Thread(target=sample)
-    sampler.start()
-    try:
-        MultiModelSearchCV(
-            Ridge(), {"alpha": [0.1, 1.0, 10.0, 100.0]}, cv=5, refit=False,
-            backend="dask",
-        ).fit(X, y)
-    finally:
-        stop.set()
-        sampler.join()
-    growth = max(peak[w] - baseline[w] for w in baseline if w in peak)
+    # Sent with X: y and the 5 folds' training and test indices.
+    extra = (y.nbytes + 5 * n_rows * np.dtype(np.intp).itemsize) / size
     print(
-        f"  X {size / 2**20:.0f} MiB; worker RSS before {max(baseline.values()) / 2**20:.0f} "
-        f"MiB, peak {max(peak.values()) / 2**20:.0f} MiB; peak increase "
-        f"{growth / 2**20:.0f} MiB = {growth / size:.2f}x the data (target < 2)\n"
-        "  (floor with no copy of ours: the data 1x + the fold's train and test rows "
-        "that _fit_and_score copies 1x + Ridge's centred copy of the train rows 0.8x "
-        "= 2.8x)"
+        f"  X {size / 2**20:.0f} MiB, 5 folds (training rows 0.8x, test rows 0.2x); "
+        f"y and the folds' indices {extra:.2f}x"
     )
-    return growth / size
+    growths = {}
+    for name, model, grid, why, floor in MEMORY_MODELS:
+        deadline = time.monotonic() + 30
+        while any(client.run(_worker_data_released).values()):
+            if time.monotonic() > deadline:
+                raise RuntimeError("the workers still hold data of an earlier search")
+            time.sleep(0.2)
+        before = client.run(_reset_peak_rss)
+        MultiModelSearchCV(model, grid, cv=5, refit=False, backend="dask").fit(X, y)
+        peak = client.run(_peak_rss)
+        growth = max(peak[w] - before[w] for w in before)
+        growths[name] = growth / size
+        print(
+            f"  {name:12s} worker RSS before {max(before.values()) / 2**20:4.0f} MiB, "
+            f"peak increase {growth / 2**20:4.0f} MiB = {growth / size:.2f}x the data "
+            f"(floor {floor:.1f}x + {extra:.2f}x: {why})"
+        )
+    return growths
 
 
 def main():
@@ -154,9 +195,13 @@ def main():
     parser.add_argument("--quick", action="store_true", help="smaller workloads")
     parser.add_argument("--repeat", type=int, default=None)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--only", choices=["cheap", "heavy", "memory"], help="run one workload"
+    )
     args = parser.parse_args()
     repeat = args.repeat or (1 if args.quick else 3)
     workers = args.workers
+    run = {args.only} if args.only else {"cheap", "heavy", "memory"}
 
     import ray
     from distributed import Client, LocalCluster
@@ -167,50 +212,59 @@ def main():
     hX, hy, hmodel, hgrid = heavy(args.quick)
     print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
 
-    print("1. cheap fits: 200 Ridge alphas x 5 folds = 1000 fits, 2000x20")
-    t = {}
-    t["grid loky"], t["ours loky"] = run_cheap("loky", X, y, grid, repeat, workers, "loky", "loky")
-    heavy_scores = {}
-    print("2. heavy fits: LightGBM, efficiency = sum of fit+score times / (workers x wall)")
-    eff = {}
-    eff["loky"], heavy_scores["loky"] = run_heavy("loky", hX, hy, hmodel, hgrid, workers, "loky")
+    t, eff, heavy_scores = {}, {}, {}
 
+    def workloads_1_and_2(label, backend):
+        if "cheap" in run:
+            print(f"1. cheap fits on {label}: 200 Ridge alphas x 5 folds = 1000 fits, 2000x20")
+            t[f"grid {label}"], t[f"ours {label}"] = run_cheap(
+                label, X, y, grid, repeat, workers, backend, backend
+            )
+        if "heavy" in run:
+            print(f"2. heavy fits on {label}: LightGBM, efficiency = sum of fit+score "
+                  "times / (workers x wall)")
+            eff[label], heavy_scores[label] = run_heavy(
+                label, hX, hy, hmodel, hgrid, workers, backend
+            )
+
+    workloads_1_and_2("loky", "loky")
+    growths = {}
     with LocalCluster(
         n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
     ) as cluster, Client(cluster) as client:
-        t["grid dask"], t["ours dask"] = run_cheap(
-            "dask", X, y, grid, repeat, workers, "dask", "dask"
-        )
-        eff["dask"], heavy_scores["dask"] = run_heavy(
-            "dask", hX, hy, hmodel, hgrid, workers, "dask"
-        )
-        print("3. memory of a dask worker during a search on a large X")
-        growth = run_memory(client, args.quick)
+        workloads_1_and_2("dask", "dask")
+        if "memory" in run:
+            print("3. memory of a dask worker during a search on a large X")
+            growths = run_memory(client, args.quick)
 
-    ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
-    try:
-        t["grid ray"], t["ours ray"] = run_cheap("ray", X, y, grid, repeat, workers, "ray", "ray")
-        eff["ray"], heavy_scores["ray"] = run_heavy("ray", hX, hy, hmodel, hgrid, workers, "ray")
-    finally:
-        ray.shutdown()
+    if run & {"cheap", "heavy"}:
+        ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
+        try:
+            workloads_1_and_2("ray", "ray")
+        finally:
+            ray.shutdown()
 
     for label in ("dask", "ray"):
-        np.testing.assert_array_equal(heavy_scores[label], heavy_scores["loky"])
+        if label in heavy_scores:
+            np.testing.assert_array_equal(heavy_scores[label], heavy_scores["loky"])
 
-    print("\nratios (wall times of workload 1; targets in brackets)")
-    for engine in ("dask", "ray"):
+    print("\nsummary (targets in brackets)")
+    if "cheap" in run:
+        for engine in ("dask", "ray"):
+            print(
+                f"  ours {engine} / GridSearchCV {engine}: "
+                f"{t[f'ours {engine}'] / t[f'grid {engine}']:.2f} (<= 0.5)   "
+                f"ours {engine} / ours loky: {t[f'ours {engine}'] / t['ours loky']:.2f} (<= 1.5)"
+            )
+        print(f"  ours loky / GridSearchCV loky: {t['ours loky'] / t['grid loky']:.2f}")
+    if eff:
         print(
-            f"  ours {engine} / GridSearchCV {engine}: "
-            f"{t[f'ours {engine}'] / t[f'grid {engine}']:.2f} (<= 0.5)   "
-            f"ours {engine} / ours loky: {t[f'ours {engine}'] / t['ours loky']:.2f} (<= 1.5)"
+            "  heavy-fit efficiency: "
+            + ", ".join(f"{k} {v:.2f}" for k, v in eff.items())
+            + " (>= 0.9)"
         )
-    print(f"  ours loky / GridSearchCV loky: {t['ours loky'] / t['grid loky']:.2f}")
-    print(
-        "  heavy-fit efficiency: "
-        + ", ".join(f"{k} {v:.2f}" for k, v in eff.items())
-        + " (>= 0.9)"
-    )
-    print(f"  dask worker peak memory increase: {growth:.2f}x the data (< 2)")
+    for name, growth in growths.items():
+        print(f"  dask worker peak memory increase, {name}: {growth:.2f}x the data (< 2)")
     print(f"load average at end: {os.getloadavg()[0]:.1f}")
 
 

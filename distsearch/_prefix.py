@@ -50,13 +50,14 @@ import scipy.sparse as sp
 from joblib import effective_n_jobs
 from sklearn.base import clone
 from sklearn.metrics._scorer import _BaseScorer, _MultimetricScorer, _PassthroughScorer
-from sklearn.model_selection._validation import _fit_and_score, _score
+from sklearn.model_selection._validation import _score
 from sklearn.pipeline import Pipeline
 from sklearn.utils import _safe_indexing, get_tags
 from sklearn.utils.metadata_routing import _routing_enabled
 from sklearn.utils.validation import _check_method_params, _num_samples
 
 from ._checkpoint import _token
+from ._fit import _fit_and_score
 
 # Bytes of transformed folds one worker keeps in memory.
 _MEMORY_BUDGET = 512 * 2**20
@@ -505,12 +506,9 @@ def _fit_and_score_shared(shared, task):
             shared.X, params=shared.score_params, indices=order
         ),
         return_train_score=False,
-        return_n_test_samples=True,
-        return_times=True,
-        return_estimator=True,
+        error_score=shared.error_score,
         split_progress=(task.split_idx, len(shared.splits)),
         candidate_progress=(task.cand_idx, shared.n_candidates),
-        error_score=shared.error_score,
     )
     result["fit_time"] += data.fit_time
     result["score_time"] += data.test_time

@@ -1,22 +1,27 @@
 """Dispatch: running every (candidate, fold) fit of a search.
 
-The search turns its work into one flat list of small :class:`_Task` tuples
-(candidate index, fold index, model index, parameters) and one
+The search's work is a set of small :class:`_Task` tuples (candidate index,
+fold index, model index, parameters), handed out one at a time by a
+:class:`distsearch._schedule._TaskQueue` (longest expected fit first), and one
 :class:`_Shared` bundle of everything the tasks have in common (the data, the
 folds, the unfitted models, the scorer). :func:`_iter_results` evaluates every
-task with :func:`_evaluate_task` and yields each result with its task's index
-as it finishes; the search puts them back in task order, so its results never
-depend on where or in which order the fits ran.
+task of the queue with :func:`_evaluate_task`, tells the queue each finished
+task's time and yields each result with its task's index as it finishes; the
+search puts them back in task order, so its results never depend on where or
+in which order the fits ran.
 
 Backends
 --------
 ``None``, ``"loky"`` and ``"threading"`` go through :class:`joblib.Parallel`
-(loky memory-maps large arrays, so the data is written once per fit).
+(loky memory-maps large arrays, so the data is written once per fit); joblib
+pulls the next tasks from the queue as workers free up.
 ``"dask"`` and ``"ray"`` use the engines' own APIs: the :class:`_Shared`
 bundle is sent to the workers once (``client.scatter(broadcast=True)`` /
-``ray.put``), tasks travel in adaptive batches (:class:`_BatchSizer`) that
-carry only their small :class:`_Task` tuples, and the results are consumed in
-completion order (``as_completed`` / ``ray.wait``).
+``ray.put``), tasks travel in batches that carry only their small
+:class:`_Task` tuples, each batch as many tasks as the queue expects to take
+``_TARGET_BATCH_SECONDS`` (one task before any fit finished, and smaller
+batches at the end so that the workers finish together), and the results are
+consumed in completion order (``as_completed`` / ``ray.wait``).
 
 Failures
 --------
@@ -34,8 +39,7 @@ worker, node or object loss, so that every retry is counted.
 import contextlib
 import importlib
 import uuid
-from collections import Counter, deque
-from numbers import Real
+from collections import Counter
 from typing import NamedTuple
 
 from joblib import effective_n_jobs
@@ -83,45 +87,6 @@ class _Shared(NamedTuple):
     error_score: object
     verbose: int
     n_candidates: int
-
-
-# Parameters whose value a fit's cost grows with (trees, leaves, iterations,
-# epochs); a candidate's estimated cost is the product of those it has.
-_SIZE_PARAMS = frozenset(
-    {"n_estimators", "num_leaves", "max_leaf_nodes", "max_iter", "epochs", "num_iterations"}
-)
-
-
-def _estimated_cost(params):
-    """The product of the positive numeric size parameters in ``params`` (else 1)."""
-    cost = 1.0
-    for key, value in params.items():
-        if key.rsplit("__", 1)[-1] in _SIZE_PARAMS and isinstance(value, Real):
-            if not isinstance(value, bool) and value > 0:
-                cost *= float(value)
-    return cost
-
-
-def _by_cost(tasks, todo, estimators):
-    """``todo`` ordered so that the most expensive tasks start first.
-
-    The cost is :func:`_estimated_cost` of the model's parameters with the
-    candidate's set; ties keep their order (a stable sort), so a search whose
-    candidates carry no size parameter runs in task order. Only the order of
-    the fits changes, never their results.
-    """
-    defaults = {}
-    costs = {}
-    for index in todo:
-        task = tasks[index]
-        if task.cand_idx not in costs:
-            if task.model_idx not in defaults:
-                estimator = estimators[task.model_idx]
-                defaults[task.model_idx] = estimator.get_params(deep=True)
-            costs[task.cand_idx] = _estimated_cost(
-                {**defaults[task.model_idx], **task.params}
-            )
-    return sorted(todo, key=lambda index: -costs[tasks[index].cand_idx])
 
 
 def _best_iteration(estimator):
@@ -204,7 +169,7 @@ def _check_backend(backend, address):
 
 
 def _iter_results(
-    tasks,
+    queue,
     shared,
     *,
     backend=None,
@@ -217,7 +182,8 @@ def _iter_results(
 
     Parameters
     ----------
-    tasks : list of _Task
+    queue : distsearch._schedule._TaskQueue
+        The tasks to run; told the time of each finished one.
     shared : _Shared
     backend : {None, 'loky', 'threading', 'dask', 'ray'}
         None uses the active joblib backend.
@@ -234,17 +200,18 @@ def _iter_results(
     Yields
     ------
     index, result : int, dict
-        Each task's position in ``tasks`` and its result, as soon as it
-        finishes (not in task order), so that the caller can record progress
-        and keep finished results while the search runs.
+        Each task's index and its result, as soon as it finishes (not in
+        task order), so that the caller can record progress and keep
+        finished results while the search runs.
     """
     retried = set() if retried is None else retried
     if backend == "dask":
         with _dask_client(address, n_jobs) as client:
-            yield from _iter_remote(tasks, _DaskEngine(client, shared), retried)
+            engine = _DaskEngine(client, shared)
+            yield from _told(queue, _iter_remote(queue, engine, retried))
     elif backend == "ray":
         with _ray_session(address, n_jobs):
-            yield from _iter_remote(tasks, _RayEngine(shared), retried)
+            yield from _told(queue, _iter_remote(queue, _RayEngine(shared), retried))
     else:
         parallel = Parallel(
             n_jobs=n_jobs,
@@ -252,59 +219,38 @@ def _iter_results(
             return_as="generator_unordered",
             **({} if backend is None else {"backend": backend}),
         )
-        yield from parallel(
-            delayed(_evaluate_task)(shared, index, task)
-            for index, task in enumerate(tasks)
+        # joblib pulls from this generator (in its own thread) as it needs
+        # tasks, so each task is chosen when a worker is about to be free.
+        yield from _told(
+            queue,
+            parallel(delayed(_evaluate_task)(shared, index, task) for index, task in queue),
         )
 
 
-class _BatchSizer:
-    """How many tasks the next remote call carries.
-
-    The first batches hold one task each. Afterwards a batch aims at
-    ``_TARGET_BATCH_SECONDS`` of compute, from the mean fit + score time per
-    task so far, but never holds more than the waiting tasks divided by twice
-    the number of worker slots, so the last batches shrink and the workers
-    finish together. Cheap fits thus travel by the hundred and fits of a
-    second or more one by one.
-    """
-
-    def __init__(self, n_slots):
-        self.n_slots = n_slots
-        self.seconds = 0.0
-        self.n_timed = 0
-
-    def record(self, results):
-        self.seconds += sum(r["fit_time"] + r["score_time"] for _, r in results)
-        self.n_timed += len(results)
-
-    def size(self, n_waiting):
-        if self.n_timed == 0:
-            return 1
-        per_task = max(self.seconds / self.n_timed, 1e-6)
-        tail_cap = -(-n_waiting // (2 * self.n_slots))
-        return max(1, min(int(_TARGET_BATCH_SECONDS / per_task), tail_cap))
+def _told(queue, results):
+    """Pass on ``results``, telling ``queue`` each finished task's time."""
+    for index, result in results:
+        queue.done(index, result)
+        yield index, result
 
 
 class _WorkerLost(Exception):
     """A batch's result was lost with its worker (not a model's error)."""
 
 
-def _iter_remote(tasks, engine, retried):
-    """Run ``tasks`` in batches on a remote engine; yield results as they come.
+def _iter_remote(queue, engine, retried):
+    """Run the tasks of ``queue`` in batches on a remote engine; yield results.
 
     Keeps twice as many batches in flight as the engine has worker slots, so
     that every worker has its next batch waiting. On any exception (a
     model's error with ``error_score='raise'``, too many lost workers,
     Ctrl-C) the batches still in flight are cancelled.
     """
-    waiting = deque(enumerate(tasks))
     in_flight = {}  # handle -> (batch, number of times it was resubmitted)
-    sizer = _BatchSizer(engine.n_slots)
     try:
-        while waiting or in_flight:
-            while waiting and len(in_flight) < 2 * engine.n_slots:
-                batch = [waiting.popleft() for _ in range(sizer.size(len(waiting)))]
+        while len(queue) or in_flight:
+            while len(queue) and len(in_flight) < 2 * engine.n_slots:
+                batch = queue.take(_TARGET_BATCH_SECONDS, engine.n_slots)
                 in_flight[engine.submit(batch)] = (batch, 0)
             handle = engine.next_done(list(in_flight))
             batch, attempts = in_flight.pop(handle)
@@ -322,7 +268,6 @@ def _iter_remote(tasks, engine, retried):
                 continue
             if engine.was_rerun(batch):
                 retried.update(index for index, _ in batch)
-            sizer.record(results)
             yield from results
     finally:
         if in_flight:

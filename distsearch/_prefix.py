@@ -16,7 +16,8 @@ hashes the leading steps of every task's configured pipeline, keeps the
 prefix lengths that at least two tasks share on the same fold, and orders the
 tasks so that those sharing a (prefix, fold) run together: per wave of as many
 groups as there are workers, first one task of each group (which fits the
-prefix), then the others.
+prefix), then the others. The search runs these tasks before all others
+(:class:`distsearch._schedule._TaskQueue`).
 
 Memory is bounded: each worker keeps stored outputs in a least-recently-used
 cache of at most ``_MEMORY_BUDGET`` bytes; an output bigger than that is not
@@ -149,23 +150,22 @@ def _n_shareable(pipeline, params, fit_params):
 
 @contextlib.contextmanager
 def _shared_prefixes(tasks, todo, shared, n_jobs):
-    """Plan the sharing of ``tasks[todo]``; yield ``(order, dispatched)``.
+    """Plan the sharing of ``tasks[todo]``; yield the plans in their run order.
 
-    ``order`` is ``todo`` reordered so that tasks sharing a (prefix, fold)
-    run together, ``dispatched`` the tasks in that order, each with its
-    :class:`_PrefixPlan` (or None) in ``prefix``. The spill folder and this
-    process's cached outputs are removed on exit.
+    Yields a dict ``{task index: _PrefixPlan}`` of the tasks that share a
+    prefix with another, ordered so that tasks sharing a (prefix, fold) run
+    together (in waves, see the module docstring; groups in the order of
+    their first task in ``todo``). The other tasks are left to the caller's
+    order. The spill folder and this process's cached outputs are removed
+    on exit.
     """
     plans = {}
     if not _routing_enabled() and not _scorer_sees_prefix(shared.scorer):
         plans = _plan(tasks, todo, shared)
     groups = OrderedDict()
-    alone = []
     for index in todo:
         if index in plans:
             groups.setdefault(plans[index][-1][1], []).append(index)
-        else:
-            alone.append(index)
     groups = list(groups.values())
     wave = max(1, effective_n_jobs(n_jobs))
     order = []
@@ -173,16 +173,9 @@ def _shared_prefixes(tasks, todo, shared, n_jobs):
         chunk = groups[start : start + wave]
         order += [group[0] for group in chunk]
         order += [index for group in chunk for index in group[1:]]
-    order += alone
     folder = tempfile.mkdtemp(prefix="distsearch-prefix-") if plans else None
-    dispatched = [
-        tasks[index]._replace(
-            prefix=_PrefixPlan(plans[index], folder) if index in plans else None
-        )
-        for index in order
-    ]
     try:
-        yield order, dispatched
+        yield {index: _PrefixPlan(plans[index], folder) for index in order}
     finally:
         if folder is not None:
             shutil.rmtree(folder, ignore_errors=True)

@@ -28,9 +28,10 @@ from sklearn.utils._repr_html.estimator import _VisualBlock
 from sklearn.utils.validation import _check_method_params, check_is_fitted, indexable
 
 from ._checkpoint import _Checkpoint
-from ._dispatch import _by_cost, _check_backend, _iter_results, _Shared, _Task
+from ._dispatch import _check_backend, _iter_results, _Shared
 from ._prefix import _shared_prefixes
 from ._progress import _check_progress, _Progress
+from ._schedule import _Tasks, _TaskQueue
 from ._spaces import (
     _check_models,
     _check_n_iter,
@@ -535,14 +536,12 @@ class MultiModelSearchCV(BaseSearchCV):
             verbose=self.verbose,
             n_candidates=n_candidates,
         )
-        tasks = [
-            _Task(cand_idx, split_idx, model_idx, cand_params)
-            for cand_idx, (model_idx, cand_params) in enumerate(candidates)
-            for split_idx in range(n_splits)
-        ]
+        # Task i is fold i % n_splits of candidate i // n_splits, made when
+        # needed; results are kept in that order, whatever order they run in.
+        tasks = _Tasks(candidates, n_splits)
         out = [None] * len(tasks)
         store = _Checkpoint(self.checkpoint, tasks, shared, self.scoring)
-        todo = store.load(out)
+        store.load(out)
         retried = set()
         progress = _Progress(
             self.progress,
@@ -553,10 +552,11 @@ class MultiModelSearchCV(BaseSearchCV):
         for task, result in zip(tasks, out):
             if result is not None:  # reused from the checkpoint
                 progress.update(task, result)
-        todo = _by_cost(tasks, todo, shared.estimators)
-        with _shared_prefixes(tasks, todo, shared, self.n_jobs) as (todo, dispatched):
+        queue = _TaskQueue(tasks, out, shared.estimators)
+        with _shared_prefixes(tasks, queue.static_order(), shared, self.n_jobs) as plans:
+            queue.run_first(plans)
             for index, result in _iter_results(
-                dispatched,
+                queue,
                 shared,
                 backend=self.backend,
                 address=self.address,
@@ -564,9 +564,9 @@ class MultiModelSearchCV(BaseSearchCV):
                 pre_dispatch=self.pre_dispatch,
                 retried=retried,
             ):
-                out[todo[index]] = result
-                store.save(todo[index], result)
-                progress.update(dispatched[index], result)
+                out[index] = result
+                store.save(index, result)
+                progress.update(tasks[index], result)
         progress.close()
         self.n_task_retries_ = len(retried)
         if retried:

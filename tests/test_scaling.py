@@ -1,4 +1,6 @@
-"""Scale: a 10,000-fit search, and the cost-aware order of the fits."""
+"""Scale: a 10,000-fit search, and the order the fits run in."""
+
+import threading
 
 import lightgbm as lgb
 import numpy as np
@@ -6,9 +8,11 @@ import pytest
 from sklearn.datasets import make_regression
 from sklearn.linear_model import Ridge
 from sklearn.model_selection import GridSearchCV
+from sklearn.tree import DecisionTreeRegressor
 
 from distsearch import MultiModelSearchCV
-from distsearch._dispatch import _by_cost, _estimated_cost, _Task
+from distsearch._dispatch import _Task
+from distsearch._schedule import _estimated_cost, _Tasks, _TaskQueue
 
 
 def test_ten_thousand_fits_match_grid_search_on_a_slice():
@@ -39,19 +43,106 @@ def test_estimated_cost_multiplies_size_parameters():
     assert _estimated_cost({}) == 1
 
 
-def test_by_cost_starts_the_most_expensive_candidates_first():
+def _queue(candidates, n_splits, estimators, finished=None):
+    tasks = _Tasks(candidates, n_splits)
+    finished = [None] * len(tasks) if finished is None else finished
+    return tasks, _TaskQueue(tasks, finished, estimators)
+
+
+def _result(seconds):
+    return {"fit_time": seconds, "score_time": 0.0}
+
+
+def test_tasks_are_made_on_demand_in_candidate_then_fold_order():
+    candidates = [(0, {"a": 1}), (1, {"b": 2})]
+    tasks = _Tasks(candidates, 3)
+    assert len(tasks) == 6
+    assert tasks[4] == _Task(1, 1, 1, {"b": 2})
+    assert tasks[4].params is candidates[1][1]  # shared, not copied
+    assert [t.cand_idx * 3 + t.split_idx for t in tasks] == list(range(6))
+    with pytest.raises(IndexError):
+        tasks[6]
+
+
+def test_queue_starts_the_most_expensive_candidates_first():
     model = lgb.LGBMRegressor(n_estimators=10)
     leaves = [8, 63, 20, 63]
-    tasks = [
-        _Task(cand, fold, 0, {"num_leaves": n})
-        for cand, n in enumerate(leaves)
-        for fold in range(2)
-    ]
-    order = _by_cost(tasks, list(range(len(tasks))), [model])
-    assert [tasks[i].cand_idx for i in order] == [1, 1, 3, 3, 2, 2, 0, 0]
-    # Equal costs (no size parameter) keep the task order.
-    ridge = [_Task(c, 0, 0, {"alpha": a}) for c, a in enumerate([3.0, 1.0, 2.0])]
-    assert _by_cost(ridge, [0, 1, 2], [Ridge()]) == [0, 1, 2]
+    candidates = [(0, {"num_leaves": n}) for n in leaves]
+    tasks, queue = _queue(candidates, 2, [model])
+    assert [tasks[i].cand_idx for i in queue.static_order()] == [1, 1, 3, 3, 2, 2, 0, 0]
+    # Nothing measured: the first fold of every candidate, most expensive
+    # first (equal costs in candidate order), then the second folds.
+    order = [(task.cand_idx, task.split_idx) for _, task in queue]
+    assert order == [(1, 0), (3, 0), (2, 0), (0, 0), (1, 1), (3, 1), (2, 1), (0, 1)]
+    assert len(queue) == 0 and queue.pop() is None
+
+
+def test_a_candidate_measured_slow_moves_ahead_of_cheaper_estimates():
+    # Two models; the tree's cost (50 leaves) is estimated far above ridge's
+    # (1), but its measured rate makes it cheap in seconds.
+    candidates = [(0, {"max_leaf_nodes": 50}), (0, {"max_leaf_nodes": 40}), (1, {"alpha": 1.0}),
+                  (1, {"alpha": 2.0}), (1, {"alpha": 3.0})]
+    _, queue = _queue(candidates, 3, [DecisionTreeRegressor(), Ridge()])
+    index, task, seconds = queue.pop()
+    assert (task.cand_idx, task.split_idx, seconds) == (0, 0, None)
+    queue.done(index, _result(0.5))  # 0.01 s per unit for the tree
+    # Candidate 1 (tree, 40 units): 0.4 s expected; candidate 0's folds: 0.5 s.
+    index, task, seconds = queue.pop()
+    assert (task.cand_idx, seconds) == (0, 0.5)
+    index, task, seconds = queue.pop()
+    assert (task.cand_idx, seconds) == (0, 0.5)
+    # Ridge has no fit yet: the rate over all models (0.01 s/unit) x 1 unit.
+    index, task, seconds = queue.pop()
+    assert (task.cand_idx, seconds) == (1, pytest.approx(0.4))
+    index, task, seconds = queue.pop()
+    assert (task.cand_idx, seconds) == (2, pytest.approx(0.01))
+    queue.done(index, _result(3.0))  # ridge candidate 2 is slow after all
+    index, task, seconds = queue.pop()
+    assert (task.cand_idx, seconds) == (2, 3.0)  # ahead of candidate 1's 0.4 s
+    # Candidate 1's second fold is still unmeasured (started): ridge's fresh
+    # candidates (3 s per unit now) come first.
+    assert [queue.pop()[1].cand_idx for _ in range(3)] == [2, 3, 4]
+
+
+def test_checkpointed_times_count_as_measured():
+    candidates = [(0, {"alpha": a}) for a in (1.0, 2.0, 3.0)]
+    finished = [None] * 6
+    finished[4] = _result(2.0)  # candidate 2, fold 0, from a checkpoint
+    _, queue = _queue(candidates, 2, [Ridge()], finished)
+    assert len(queue) == 5
+    index, task, seconds = queue.pop()
+    assert (index, seconds) == (5, 2.0)
+
+
+def test_queue_hands_out_every_task_once_across_threads():
+    candidates = [(i % 3, {"max_iter": 1 + i % 7}) for i in range(400)]
+    tasks, queue = _queue(candidates, 5, [Ridge(), Ridge(), Ridge()])
+    taken = []
+
+    def work():
+        while (popped := queue.pop()) is not None:
+            taken.append(popped[0])
+            queue.done(popped[0], _result(popped[0] % 13 * 1e-3))
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(taken) == list(range(len(tasks)))
+
+
+def test_remote_batches_aim_at_the_expected_seconds():
+    candidates = [(0, {"alpha": float(a)}) for a in range(100)]
+    _, queue = _queue(candidates, 2, [Ridge()])
+    assert len(queue.take(0.2, n_slots=2)) == 1  # nothing measured yet
+    [(index, _)] = queue.take(0.2, n_slots=2)
+    queue.done(index, _result(0.01))
+    assert len(queue.take(0.2, n_slots=2)) == 20  # 0.01 s each
+    # Never more than the tasks left / (2 x slots), so the last ones spread.
+    left = len(queue)
+    assert len(queue.take(100.0, n_slots=2)) == -(-left // 4)
+    assert len(queue) == left - -(-left // 4)
 
 
 @pytest.mark.parametrize("n_jobs", [1, 2])

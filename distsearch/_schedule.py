@@ -1,0 +1,302 @@
+"""Scheduling: which (candidate, fold) fit of a search runs next.
+
+A search's fits are its tasks: task ``i`` is fold ``i % n_splits`` of
+candidate ``i // n_splits`` (:class:`_Tasks`, a sequence that makes each
+:class:`~distsearch._dispatch._Task` when asked, so no list of them is
+kept). :class:`_TaskQueue` hands out the tasks still to run, one at a time,
+to the joblib dispatcher or to the remote batches of dask and ray, longest
+expected fit first, and is told the fit + score seconds of every finished
+task, so that the expected times improve while the search runs:
+
+- a candidate with finished folds is expected to take the mean seconds of
+  those folds;
+- any other candidate is expected to take its static cost
+  (:func:`_estimated_cost`: the product of its size parameters such as
+  ``n_estimators`` x ``num_leaves``) times its model's measured seconds per
+  cost unit (from the model's finished fits; before any, the rate over all
+  models; before any fit finished, the static cost alone), so that the
+  estimates of different models are comparable.
+
+The first fold of every candidate runs before the second fold of any
+candidate not yet measured (a candidate's remaining folds wait for its
+first time, unless nothing else is left), so the bulk of the work is ordered
+by measured times. Fits whose pipeline prefix is shared
+(:mod:`distsearch._prefix`) run first, in the order their sharing plan
+gives. Only the order changes, never a result: the search puts the results
+back in task order.
+"""
+
+import heapq
+import threading
+from collections import deque
+from numbers import Real
+
+from ._dispatch import _Task
+
+# Parameters whose value a fit's cost grows with (trees, leaves, iterations,
+# epochs); a candidate's estimated cost is the product of those it has.
+_SIZE_PARAMS = frozenset(
+    {"n_estimators", "num_leaves", "max_leaf_nodes", "max_iter", "epochs", "num_iterations"}
+)
+
+# A candidate's state in the queue.
+_FRESH, _STARTED, _MEASURED = 0, 1, 2
+
+
+def _is_size_param(key):
+    return key.rsplit("__", 1)[-1] in _SIZE_PARAMS
+
+
+def _estimated_cost(params):
+    """The product of the positive numeric size parameters in ``params`` (else 1).
+
+    Examples
+    --------
+    >>> _estimated_cost({"n_estimators": 100, "num_leaves": 31, "alpha": 0.5})
+    3100.0
+    """
+    cost = 1.0
+    for key, value in params.items():
+        if _is_size_param(key) and isinstance(value, Real):
+            if not isinstance(value, bool) and value > 0:
+                cost *= float(value)
+    return cost
+
+
+class _Tasks:
+    """The tasks of a search as a read-only sequence; each made when asked.
+
+    Task ``i`` is fold ``i % n_splits`` of candidate ``i // n_splits``; its
+    ``params`` is the candidate's own dict (shared by its folds, not copied).
+
+    Parameters
+    ----------
+    candidates : list of (int, dict)
+        Each candidate's model index and parameters.
+    n_splits : int
+    """
+
+    def __init__(self, candidates, n_splits):
+        self.candidates = candidates
+        self.n_splits = n_splits
+
+    def __len__(self):
+        return len(self.candidates) * self.n_splits
+
+    def __getitem__(self, index):
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        cand_idx, split_idx = divmod(index, self.n_splits)
+        model_idx, params = self.candidates[cand_idx]
+        return _Task(cand_idx, split_idx, model_idx, params)
+
+    def __iter__(self):
+        return map(self.__getitem__, range(len(self)))
+
+
+class _TaskQueue:
+    """The tasks left to run, handed out longest expected fit first.
+
+    Thread-safe: joblib pulls tasks from its dispatch thread while the
+    search reports finished ones from its own.
+
+    Parameters
+    ----------
+    tasks : _Tasks
+    finished : list
+        One slot per task: its result if already known (e.g. from a
+        checkpoint; its times then count as measured), else None (to run).
+    estimators : list
+        The unfitted model of each model index (their default parameters
+        enter the static cost).
+
+    Notes
+    -----
+    Per model, the candidates not started yet are kept in a list in static
+    cost order (with one rate per model, that is also their order in
+    expected seconds); measured candidates with folds left are in a heap by
+    mean seconds; started candidates not measured yet wait in a heap of
+    their own. A pop compares the heap's top with every model's first
+    candidate: O(log n + number of models).
+    """
+
+    def __init__(self, tasks, finished, estimators):
+        self._lock = threading.Lock()
+        self._tasks = tasks
+        self._n_splits = tasks.n_splits
+        self._model_of = [model_idx for model_idx, _ in tasks.candidates]
+        n_candidates = len(tasks.candidates)
+        self._cost = self._static_costs(tasks.candidates, estimators)
+        self._sum = [0.0] * n_candidates  # measured seconds of finished folds
+        self._count = [0] * n_candidates
+        self._state = [_FRESH] * n_candidates
+        self._model_seconds = [0.0] * len(estimators)
+        self._model_units = [0.0] * len(estimators)
+        self._total_seconds = self._total_units = 0.0
+        self._pending = {}  # cand_idx -> deque of fold indices to run
+        for index, result in enumerate(finished):
+            if result is None:
+                cand_idx, split_idx = divmod(index, self._n_splits)
+                self._pending.setdefault(cand_idx, deque()).append(split_idx)
+        self._first = deque()  # (index, prefix plan): run before the rest
+        self._n_left = len(finished) - sum(r is not None for r in finished)
+        # Fresh candidates per model, most expensive first (a stable sort).
+        self._fresh = [[] for _ in estimators]
+        for cand_idx in sorted(self._pending, key=lambda c: -self._cost[c]):
+            self._fresh[self._model_of[cand_idx]].append(cand_idx)
+        self._fresh_pos = [0] * len(estimators)
+        self._measured = []  # heap of (-mean seconds, cand_idx, count)
+        self._started = []  # heap of (-static cost, cand_idx)
+        for index, result in enumerate(finished):
+            if result is not None:
+                self._record(index, result)
+
+    @staticmethod
+    def _static_costs(candidates, estimators):
+        defaults = [
+            {k: v for k, v in e.get_params(deep=True).items() if _is_size_param(k)}
+            for e in estimators
+        ]
+        return [
+            _estimated_cost({**defaults[model_idx], **params})
+            for model_idx, params in candidates
+        ]
+
+    def static_order(self):
+        """The indices of the tasks to run, most expensive static cost first.
+
+        Ties keep task order; used to plan shared prefixes.
+        """
+        order = sorted(self._pending, key=lambda c: -self._cost[c])
+        n = self._n_splits
+        return [c * n + s for c in order for s in self._pending[c]]
+
+    def run_first(self, plans):
+        """Hand out the tasks of ``plans`` (index -> prefix plan) first, in its order."""
+        with self._lock:
+            for index, plan in plans.items():
+                cand_idx, split_idx = divmod(index, self._n_splits)
+                self._pending[cand_idx].remove(split_idx)
+                self._first.append((index, plan))
+
+    def __len__(self):
+        """The number of tasks not handed out yet."""
+        return self._n_left
+
+    def _rate(self, model_idx):
+        """Measured seconds per cost unit of the model, else of all; else None."""
+        if self._model_units[model_idx]:
+            return self._model_seconds[model_idx] / self._model_units[model_idx]
+        if self._total_units:
+            return self._total_seconds / self._total_units
+        return None
+
+    def _expected(self, cand_idx):
+        """Expected seconds of a fold of ``cand_idx``; static cost if no rate."""
+        if self._count[cand_idx]:
+            return self._sum[cand_idx] / self._count[cand_idx]
+        rate = self._rate(self._model_of[cand_idx])
+        return self._cost[cand_idx] if rate is None else self._cost[cand_idx] * rate
+
+    def _next_candidate(self):
+        """The candidate whose next fold runs next (its folds left non-empty)."""
+        heap = self._measured
+        while heap and (
+            not self._pending.get(heap[0][1]) or self._count[heap[0][1]] != heap[0][2]
+        ):
+            heapq.heappop(heap)  # done, or superseded by a newer mean
+        best, best_seconds = None, None
+        if heap:
+            best, best_seconds = heap[0][1], -heap[0][0]
+        for model_idx, fresh in enumerate(self._fresh):
+            pos = self._fresh_pos[model_idx]
+            while pos < len(fresh) and (
+                self._state[fresh[pos]] != _FRESH or not self._pending[fresh[pos]]
+            ):
+                pos += 1
+            self._fresh_pos[model_idx] = pos
+            if pos < len(fresh):
+                seconds = self._expected(fresh[pos])
+                if best is None or seconds > best_seconds:
+                    best, best_seconds = fresh[pos], seconds
+        if best is not None:
+            return best
+        started = self._started
+        while started and (
+            self._state[started[0][1]] != _STARTED or not self._pending[started[0][1]]
+        ):
+            heapq.heappop(started)
+        return started[0][1] if started else None
+
+    def pop(self):
+        """The next task to run as ``(index, task, seconds)``.
+
+        ``task`` is the :class:`~distsearch._dispatch._Task` (with its prefix
+        plan, if any), ``seconds`` its expected fit + score time (None before
+        any fit finished). Returns None when no task is left.
+        """
+        with self._lock:
+            if self._first:
+                index, plan = self._first.popleft()
+                cand_idx = index // self._n_splits
+            else:
+                cand_idx = self._next_candidate()
+                if cand_idx is None:
+                    return None
+                index, plan = cand_idx * self._n_splits + self._pending[
+                    cand_idx
+                ].popleft(), None
+                if self._state[cand_idx] == _FRESH:
+                    self._state[cand_idx] = _STARTED
+                    heapq.heappush(self._started, (-self._cost[cand_idx], cand_idx))
+            self._n_left -= 1
+            known = self._count[cand_idx] or self._total_units
+            task = self._tasks[index]
+            if plan is not None:
+                task = task._replace(prefix=plan)
+            return index, task, self._expected(cand_idx) if known else None
+
+    def take(self, seconds, n_slots):
+        """A batch of tasks for a remote worker: ``[(index, task), ...]``.
+
+        As many tasks as are expected to take ``seconds`` together, but
+        at least one, and at most the tasks left divided by twice
+        ``n_slots`` (so that the last batches shrink and the workers finish
+        together); one task while no fit has finished.
+        """
+        cap = max(1, -(-len(self) // (2 * n_slots)))
+        batch, total = [], 0.0
+        while len(batch) < cap and (popped := self.pop()) is not None:
+            index, task, expected = popped
+            batch.append((index, task))
+            if expected is None:
+                break
+            total += expected
+            if total >= seconds:
+                break
+        return batch
+
+    def __iter__(self):
+        """Pop ``(index, task)`` pairs until no task is left."""
+        while (task := self.pop()) is not None:
+            yield task[:2]
+
+    def done(self, index, result):
+        """Record the fit + score seconds of the finished task ``index``."""
+        with self._lock:
+            self._record(index, result)
+
+    def _record(self, index, result):
+        cand_idx = index // self._n_splits
+        seconds = result["fit_time"] + result["score_time"]
+        model_idx = self._model_of[cand_idx]
+        self._sum[cand_idx] += seconds
+        self._count[cand_idx] += 1
+        self._model_seconds[model_idx] += seconds
+        self._model_units[model_idx] += self._cost[cand_idx]
+        self._total_seconds += seconds
+        self._total_units += self._cost[cand_idx]
+        self._state[cand_idx] = _MEASURED
+        if self._pending.get(cand_idx):
+            mean = self._sum[cand_idx] / self._count[cand_idx]
+            heapq.heappush(self._measured, (-mean, cand_idx, self._count[cand_idx]))

@@ -1,12 +1,11 @@
 """Scaling: sequential vs MultiModelSearchCV vs GridSearchCV, on ``--workers`` workers.
 
-Three workloads, each timed sequentially (GridSearchCV, ``n_jobs=1``) once,
-then on every engine of ``--backends`` (loky with ``--workers`` workers, a
-dask LocalCluster of ``--workers`` single-threaded processes) with
-MultiModelSearchCV and with GridSearchCV on the same engine (joblib's dask
-backend for dask); all ``refit=False``:
-
-The sequential runs use one BLAS / OpenMP thread, as each worker does.
+Part 1, three workloads, each timed sequentially (GridSearchCV, ``n_jobs=1``,
+one BLAS / OpenMP thread, as each worker has), then on every engine of
+``--backends`` (loky with ``--workers`` workers, a dask LocalCluster of
+``--workers`` single-threaded processes) with MultiModelSearchCV and with
+GridSearchCV on the same engine (joblib's dask backend for dask); all
+``refit=False``:
 
 1. cheap: 200 Ridge alphas x 5 folds = 1000 fits on 2000x20 data.
 2. lightgbm: 16 LightGBM candidates of unequal cost (num_leaves 8..63,
@@ -15,42 +14,69 @@ The sequential runs use one BLAS / OpenMP thread, as each worker does.
    driver's RSS is sampled every 5 ms during MultiModelSearchCV's search and
    its peak (and increase) is printed.
 
-For each: wall seconds, speed-up = sequential / wall and parallel
-efficiency = speed-up / workers. Targets on 2 cores: cheap >= 1.6x on loky
-and >= 1.3x on dask; lightgbm efficiency >= 0.9 on loky; driver peak of the
-10k search < 500 MB. Run::
+Printed: wall seconds, speed-up = sequential / wall and parallel efficiency
+= speed-up / workers. With ``--quick``, the runs that would take minutes on
+2 cores (the sequential and GridSearchCV runs of the 10k workload, and
+GridSearchCV on dask) are timed on every k-th alpha only and their time is
+multiplied by k (marked ``~``); MultiModelSearchCV always runs the whole
+workload.
 
-    python benchmarks/bench_scaling.py --workers 2 --quick   # ~2-3 min on 2 cores
+Part 2, the order of the fits, on each engine: MultiModelSearchCV with the
+fits in task order (*off*, as GridSearchCV), in static cost order (*static*:
+the product of size parameters such as ``n_estimators`` x ``num_leaves``, a
+candidate's folds one after another) and as it runs them (*refined*: the
+static cost refined by the measured times of finished folds, see
+``distsearch/_schedule.py``), on workload 2 (where the static cost is right)
+and on *mixed*: LightGBM (``num_leaves`` x ``max_depth``) and a random
+forest (``n_estimators`` x ``max_features``) in one search, where the static
+cost is wrong twice (``max_depth`` and ``max_features`` drive the cost but
+are not size parameters, and a forest's tree costs far more than a LightGBM
+leaf). Efficiency = sum of the fits' fit + score seconds / (workers x wall).
+
+Targets on 2 cores: cheap >= 1.6x on loky and >= 1.3x on dask; lightgbm
+efficiency >= 0.9 on loky; driver peak of the 10k search < 500 MB. Run::
+
+    python benchmarks/bench_scaling.py --workers 2 --quick   # ~5 min on 2 cores
     python benchmarks/bench_scaling.py --workers 16          # a bigger machine
 
-Each engine gets a small warm-up search first. On a shared machine, report
-the ratios of one run and the load average printed at its end.
-Needs the ``dask``, ``lightgbm`` and ``bench`` (psutil) extras.
+Every engine's workers are started and have imported the models before any
+timing (a warm-up task per worker, then a small search of each workload). On
+a shared machine, report the ratios of one run and the load average printed
+at its start and end. Needs the ``dask``, ``lightgbm`` and ``bench``
+(psutil) extras.
 """
 
 import argparse
 import contextlib
+import math
 import os
 import threading
 import time
+from collections import deque
+from unittest import mock
 
 import numpy as np
+from joblib import Parallel, delayed, parallel_config
 from sklearn.datasets import make_regression
+from sklearn.ensemble import RandomForestRegressor
 from sklearn.linear_model import Ridge
 from sklearn.model_selection import GridSearchCV
 from threadpoolctl import threadpool_limits
 
 from distsearch import MultiModelSearchCV
+from distsearch._schedule import _TaskQueue
+
+N_SPLITS = 5
 
 
 def workloads(quick):
-    """``{name: (X, y, estimator, grid)}``."""
+    """``{name: (X, y, estimator, grid, k)}``; k: the quick runs' alpha step."""
     import lightgbm as lgb
 
     X, y = make_regression(n_samples=2000, n_features=20, noise=1.0, random_state=0)
-    out = {"cheap": (X, y, Ridge(), {"alpha": np.logspace(-3, 3, 200).tolist()})}
-    n_rows = 2000 if quick else 20000
-    X, y = make_regression(n_samples=n_rows, n_features=50, noise=5.0, random_state=0)
+    alphas = np.logspace(-3, 3, 200).tolist()
+    out = {"cheap": (X, y, Ridge(), {"alpha": alphas}, 1)}
+    X, y = lightgbm_data(quick)
     model = lgb.LGBMRegressor(
         n_estimators=30 if quick else 100,
         min_child_samples=5,
@@ -59,10 +85,64 @@ def workloads(quick):
         random_state=0,
     )
     leaves = np.linspace(8, 63, 16).astype(int).tolist()
-    out["lightgbm"] = (X, y, model, {"num_leaves": leaves})
+    out["lightgbm"] = (X, y, model, {"num_leaves": leaves}, 1)
     X, y = make_regression(n_samples=200, n_features=5, noise=1.0, random_state=0)
-    out["10k"] = (X, y, Ridge(), {"alpha": np.logspace(-3, 3, 2000).tolist()})
+    alphas = np.logspace(-3, 3, 2000).tolist()
+    out["10k"] = (X, y, Ridge(), {"alpha": alphas}, 10 if quick else 1)
     return out
+
+
+def lightgbm_data(quick):
+    n_rows = 2000 if quick else 20000
+    return make_regression(n_samples=n_rows, n_features=50, noise=5.0, random_state=0)
+
+
+def mixed_models(quick):
+    """LightGBM and a random forest in one search (workload *mixed*)."""
+    import lightgbm as lgb
+
+    booster = lgb.LGBMRegressor(
+        n_estimators=30 if quick else 100,
+        min_child_samples=5,
+        n_jobs=1,
+        verbose=-1,
+        random_state=0,
+    )
+    forest = RandomForestRegressor(n_jobs=1, random_state=0)
+    return [
+        ("lightgbm", booster, {"num_leaves": [8, 63], "max_depth": [3, -1]}),
+        (
+            "forest",
+            forest,
+            {"n_estimators": [10, 40] if quick else [20, 80], "max_features": [0.2, 1.0]},
+        ),
+    ]
+
+
+class _FixedOrder(_TaskQueue):
+    """The task queue with a fixed order: task order, or static cost order."""
+
+    by_cost = False
+
+    def __init__(self, tasks, finished, estimators):
+        super().__init__(tasks, finished, estimators)
+        order = self.static_order()
+        self._order = deque(order if self.by_cost else sorted(order))
+
+    def pop(self):
+        with self._lock:
+            if not self._order:
+                return None
+            index = self._order.popleft()
+            self._n_left -= 1
+        return index, self._tasks[index], None
+
+
+class _StaticOrder(_FixedOrder):
+    by_cost = True
+
+
+ORDERS = {"off": _FixedOrder, "static": _StaticOrder, "refined": _TaskQueue}
 
 
 @contextlib.contextmanager
@@ -94,42 +174,85 @@ def timed(fit):
     return time.perf_counter() - start, result
 
 
-def run_engine(engine, work, sequential, workers, scores):
-    """Time ours and GridSearchCV on ``engine`` for every workload; print."""
-    import joblib
+def every(grid, k):
+    return {key: values[::k] for key, values in grid.items()}
 
-    print(f"\n{engine}, {workers} workers")
-    print(
-        f"  {'workload':9s} {'sequential':>10s} {'ours':>8s} {'GridSCV':>8s} "
-        f"{'speed-up ours':>14s} {'GridSCV':>8s} {'eff. ours':>10s} {'GridSCV':>8s}"
-    )
-    # Warm-up: start the workers and import the models there.
-    for X, y, model, grid in work.values():
+
+def busy_seconds(search):
+    """The sum of every fit's fit + score seconds."""
+    results = search.cv_results_
+    return float(np.sum(results["mean_fit_time"] + results["mean_score_time"]) * N_SPLITS)
+
+
+def _import_models():
+    """Run on each worker: import what the fits need, then hold the worker."""
+    import lightgbm  # noqa: F401
+    import sklearn.ensemble  # noqa: F401
+    import sklearn.linear_model  # noqa: F401
+
+    import distsearch._dispatch  # noqa: F401
+
+    time.sleep(0.5)  # so that every worker gets one of these tasks
+
+
+def warm_up(engine, workers, work, mixed):
+    """Start the engine's workers and import the models there."""
+    with parallel_config(backend=engine, n_jobs=workers):
+        Parallel()(delayed(_import_models)() for _ in range(2 * workers))
+    for X, y, model, grid, _ in work.values():
         first = {key: values[:2] for key, values in grid.items()}
         MultiModelSearchCV(
             model, first, cv=2, refit=False, backend=engine, n_jobs=workers
         ).fit(X[:200], y[:200])
+    X, y = work["lightgbm"][:2]
+    MultiModelSearchCV(
+        mixed, cv=2, refit=False, backend=engine, n_jobs=workers
+    ).fit(X[:200], y[:200])
+
+
+def grid_limit(engine, quick):
+    """How many fits GridSearchCV runs at most on ``engine`` with ``--quick``."""
+    if not quick:
+        return math.inf
+    return 200 if engine == "dask" else 1000
+
+
+def run_engine(engine, work, sequential, workers, scores, quick):
+    """Part 1 on ``engine``: ours and GridSearchCV for every workload; print."""
+    print(f"\n{engine}, {workers} workers")
+    print(
+        f"  {'workload':9s} {'sequential':>10s} {'ours':>8s} {'GridSCV':>9s} "
+        f"{'speed-up ours':>14s} {'GridSCV':>8s} {'eff. ours':>10s} {'GridSCV':>8s}"
+    )
     figures = {}
-    for name, (X, y, model, grid) in work.items():
+    for name, (X, y, model, grid, k) in work.items():
         peak = {}
         with peak_rss(peak) if name == "10k" else contextlib.nullcontext():
             t_ours, ours = timed(
                 lambda: MultiModelSearchCV(
-                    model, grid, cv=5, refit=False, backend=engine, n_jobs=workers
+                    model, grid, cv=N_SPLITS, refit=False, backend=engine, n_jobs=workers
                 ).fit(X, y)
             )
-        with joblib.parallel_config(backend=engine, n_jobs=workers):
+        n_fits = len(next(iter(grid.values()))) * N_SPLITS
+        # A multiple of k, so that the sequential run has its candidates.
+        step = k * max(1, math.ceil(n_fits / (k * grid_limit(engine, quick))))
+        with parallel_config(backend=engine, n_jobs=workers):
             t_grid, theirs = timed(
-                lambda: GridSearchCV(model, grid, cv=5, refit=False).fit(X, y)
+                lambda: GridSearchCV(model, every(grid, step), cv=N_SPLITS, refit=False).fit(X, y)
             )
-        for search in (ours, theirs):
-            np.testing.assert_allclose(
-                search.cv_results_["mean_test_score"], scores[name], rtol=1e-12
-            )
+        t_grid *= step
+        # scores[name]: the sequential run's, on every k-th candidate.
+        np.testing.assert_allclose(
+            ours.cv_results_["mean_test_score"][::k], scores[name], rtol=1e-12
+        )
+        np.testing.assert_allclose(
+            theirs.cv_results_["mean_test_score"], scores[name][:: step // k], rtol=1e-12
+        )
         seq = sequential[name]
+        mark = lambda n: "~" if n > 1 else " "  # noqa: E731
         figures[name] = seq / t_ours
         print(
-            f"  {name:9s} {seq:9.2f}s {t_ours:7.2f}s {t_grid:7.2f}s "
+            f"  {name:9s} {mark(k)}{seq:8.2f}s {t_ours:7.2f}s {mark(step)}{t_grid:7.2f}s "
             f"{seq / t_ours:13.2f}x {seq / t_grid:7.2f}x "
             f"{seq / t_ours / workers:10.2f} {seq / t_grid / workers:8.2f}",
             flush=True,
@@ -145,55 +268,103 @@ def run_engine(engine, work, sequential, workers, scores):
     return figures
 
 
+def run_orders(engine, work, mixed, workers, figures):
+    """Part 2 on ``engine``: efficiency of each order of the fits; print."""
+    X, y, model, grid, _ = work["lightgbm"]
+    searches = {
+        "lightgbm": lambda: MultiModelSearchCV(
+            model, grid, cv=N_SPLITS, refit=False, backend=engine, n_jobs=workers
+        ),
+        "mixed": lambda: MultiModelSearchCV(
+            mixed, cv=N_SPLITS, refit=False, backend=engine, n_jobs=workers
+        ),
+    }
+    print(f"\n{engine}, {workers} workers: efficiency = fit + score seconds / (workers x wall)")
+    print(f"  {'workload':9s} " + " ".join(f"{order:>16s}" for order in ORDERS))
+    for name, make in searches.items():
+        cells, means = [], []
+        for order, queue in ORDERS.items():
+            with mock.patch("distsearch._search._TaskQueue", queue):
+                wall, search = timed(lambda: make().fit(X, y))
+            efficiency = busy_seconds(search) / (workers * wall)
+            means.append(search.cv_results_["mean_test_score"])
+            cells.append(f"{efficiency:8.2f} ({wall:5.1f}s)")
+            figures[f"{name} {order}"] = efficiency
+        for mean in means[1:]:
+            np.testing.assert_array_equal(mean, means[0])
+        print(f"  {name:9s} " + " ".join(cells), flush=True)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=os.cpu_count())
-    parser.add_argument("--quick", action="store_true", help="smaller LightGBM workload")
+    parser.add_argument(
+        "--quick", action="store_true", help="smaller LightGBM workloads; slices (see above)"
+    )
     parser.add_argument(
         "--backends", default="loky,dask", help="comma-separated: loky, dask"
     )
     args = parser.parse_args(argv)
+    start = time.perf_counter()
     work = workloads(args.quick)
+    mixed = mixed_models(args.quick)
     print(
         f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; "
         + "; ".join(
             f"{name}: {X.shape[0]}x{X.shape[1]}, "
-            f"{len(next(iter(grid.values())))} candidates x 5 folds"
-            for name, (X, _, _, grid) in work.items()
+            f"{len(next(iter(grid.values())))} candidates x {N_SPLITS} folds"
+            for name, (X, _, _, grid, _) in work.items()
         )
+        + "; mixed: 8 candidates x 5 folds on the lightgbm data"
     )
     sequential, scores = {}, {}
-    for name, (X, y, model, grid) in work.items():
+    for name, (X, y, model, grid, k) in work.items():
         # One BLAS / OpenMP thread, as each worker has: once lightgbm's OpenMP
         # is loaded, multithreaded BLAS on these small matrices is several
         # times slower on a busy machine.
         with threadpool_limits(1):
-            sequential[name], search = timed(
-                lambda: GridSearchCV(model, grid, cv=5, refit=False, n_jobs=1).fit(X, y)
+            seconds, search = timed(
+                lambda: GridSearchCV(model, every(grid, k), cv=N_SPLITS, refit=False).fit(X, y)
             )
+        sequential[name] = seconds * k
         scores[name] = search.cv_results_["mean_test_score"]
-        print(f"sequential {name}: {sequential[name]:.2f} s", flush=True)
+        print(
+            f"sequential {name}: {sequential[name]:.2f} s"
+            + (f" (~: every {k}th alpha, x {k})" if k > 1 else ""),
+            flush=True,
+        )
     summary = {}
     for engine in args.backends.split(","):
         if engine == "dask":
             from distributed import Client, LocalCluster
 
-            with LocalCluster(
+            cluster = LocalCluster(
                 n_workers=args.workers,
                 threads_per_worker=1,
                 processes=True,
                 dashboard_address=None,
-            ) as cluster, Client(cluster):
-                summary[engine] = run_engine(engine, work, sequential, args.workers, scores)
+            )
+            context = contextlib.ExitStack()
+            context.enter_context(cluster)
+            context.enter_context(Client(cluster))
         else:
-            summary[engine] = run_engine(engine, work, sequential, args.workers, scores)
+            context = contextlib.nullcontext()
+        with context:
+            warm_up(engine, args.workers, work, mixed)
+            figures = run_engine(engine, work, sequential, args.workers, scores, args.quick)
+            run_orders(engine, work, mixed, args.workers, figures)
+        summary[engine] = figures
     print(f"\nload average (1 min) at the end: {os.getloadavg()[0]:.1f}")
     for engine, figures in summary.items():
         print(
-            f"{engine}: cheap {figures['cheap']:.2f}x, lightgbm efficiency "
-            f"{figures['lightgbm'] / args.workers:.2f}, 10k {figures['10k']:.2f}x, "
-            f"driver peak {figures['peak MiB']:.0f} MiB"
+            f"{engine}: cheap {figures['cheap']:.2f}x, 10k {figures['10k']:.2f}x, "
+            f"driver peak {figures['peak MiB']:.0f} MiB; efficiency off / static / "
+            f"refined: lightgbm {figures['lightgbm off']:.2f} / "
+            f"{figures['lightgbm static']:.2f} / {figures['lightgbm refined']:.2f}, "
+            f"mixed {figures['mixed off']:.2f} / {figures['mixed static']:.2f} / "
+            f"{figures['mixed refined']:.2f}"
         )
+    print(f"total {time.perf_counter() - start:.0f} s")
 
 
 if __name__ == "__main__":

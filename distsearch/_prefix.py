@@ -160,7 +160,11 @@ def _shared_prefixes(tasks, todo, shared, n_jobs):
     on exit.
     """
     plans = {}
-    if not _routing_enabled() and not _scorer_sees_prefix(shared.scorer):
+    if (
+        any(type(estimator) is Pipeline for estimator in shared.estimators)
+        and not _routing_enabled()
+        and not _scorer_sees_prefix(shared.scorer)
+    ):
         plans = _plan(tasks, todo, shared)
     groups = OrderedDict()
     for index in todo:

@@ -223,6 +223,12 @@ class MultiModelSearchCV(BaseSearchCV):
     steps' time. Each worker keeps such outputs in a cache of at most
     512 MiB; see ``docs/guide/checkpoints.md``.
 
+    The fits start longest expected first on every backend: a static cost
+    from the size parameters (``n_estimators``, ``num_leaves``,
+    ``max_iter``, ``epochs``...) refined by the measured times of the folds
+    that have finished (see ``docs/clusters.md``). Only the order changes,
+    never a result.
+
     See Also
     --------
     sklearn.model_selection.GridSearchCV : Exhaustive search over one grid.

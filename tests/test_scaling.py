@@ -6,6 +6,7 @@ import lightgbm as lgb
 import numpy as np
 import pytest
 from sklearn.datasets import make_regression
+from sklearn.ensemble import RandomForestRegressor
 from sklearn.linear_model import Ridge
 from sklearn.model_selection import GridSearchCV
 from sklearn.tree import DecisionTreeRegressor
@@ -157,3 +158,35 @@ def test_cost_order_leaves_results_as_grid_search(n_jobs):
         f"split{k}_test_score" for k in range(3)
     ]:
         np.testing.assert_array_equal(ours.cv_results_[key], theirs.cv_results_[key])
+
+
+@pytest.mark.parametrize("backend", ["loky", "dask"])
+def test_refined_order_leaves_multi_model_results_as_grid_search(backend):
+    # Costs driven by parameters outside the size list (max_depth,
+    # max_features) and two models with different seconds per cost unit:
+    # the measured times reorder the fits, the results stay GridSearchCV's.
+    X, y = make_regression(n_samples=150, n_features=6, noise=1.0, random_state=0)
+    spaces = {
+        "booster": (
+            lgb.LGBMRegressor(n_estimators=8, min_child_samples=3, n_jobs=1, verbose=-1),
+            {"num_leaves": [4, 31], "max_depth": [2, -1]},
+        ),
+        "forest": (
+            RandomForestRegressor(random_state=0),
+            {"n_estimators": [2, 15], "max_features": [0.3, 1.0]},
+        ),
+    }
+    search = MultiModelSearchCV(
+        [(name, model, space) for name, (model, space) in spaces.items()],
+        cv=3,
+        refit=False,
+        n_jobs=2,
+        backend=backend,
+    ).fit(X, y)
+    results = search.cv_results_
+    for name, (model, space) in spaces.items():
+        rows = np.flatnonzero(results["model"] == name)
+        theirs = GridSearchCV(model, space, cv=3, refit=False).fit(X, y).cv_results_
+        assert [results["params"][i] for i in rows] == theirs["params"]
+        for key in [f"split{k}_test_score" for k in range(3)]:
+            np.testing.assert_array_equal(results[key][rows], theirs[key])

@@ -8,9 +8,12 @@ processes on 127.0.0.1 (as a user starts a cluster), and a local ray.
 import contextlib
 import json
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import textwrap
 import threading
 import time
@@ -94,8 +97,9 @@ def assert_same_search(search, reference, X):
     )
 
 
-def _children():
-    return {p.pid for p in psutil.Process().children(recursive=True)}
+def _children(pid=None):
+    """The processes descended from ``pid`` (by default this one)."""
+    return {p.pid for p in psutil.Process(pid).children(recursive=True)}
 
 
 def _wait_gone(pids, timeout=30):
@@ -325,6 +329,66 @@ def test_ray_started_and_shut_down(data, reference):
     search = _search(backend="ray", n_jobs=2).fit(*data)
     assert_same_search(search, reference, data[0])
     assert not ray.is_initialized()
+
+
+@contextlib.contextmanager
+def _ray_head():
+    """A head node started with ``ray start --head``, as a user starts one.
+
+    Yields its address, the pid of ``ray start`` and its temp dir (which
+    holds the node's logs). ``ray start`` runs with ``--block`` in a session
+    of its own: every process of the node descends from it, and stopping it
+    (SIGTERM, then SIGKILL to its process group) ends exactly those, never
+    another ray on this machine (as ``ray stop`` would). Its own temp dir
+    keeps ``ray.init()`` elsewhere on the machine from joining it.
+    ``RAY_AUTH_MODE=disabled``: ``ray start`` turns token authentication on
+    when ``~/.ray/auth_token`` exists, so the test would otherwise depend on
+    that file.
+    """
+    cli = Path(sys.executable).with_name("ray")
+    if not cli.exists():
+        pytest.skip(f"the ray command-line tool is not installed ({cli})")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    temp_dir = tempfile.mkdtemp(prefix="ray-")  # short: ray's socket paths are limited
+    log = Path(temp_dir, "start.log")
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            [cli, "start", "--head", "--block", f"--port={port}", "--num-cpus=2",
+             "--include-dashboard=false", "--disable-usage-stats",
+             "--node-ip-address=127.0.0.1", f"--temp-dir={temp_dir}"],
+            stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            env={**os.environ, "RAY_AUTH_MODE": "disabled"},
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while "Ray runtime started" not in log.read_text():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"ray start --head did not start:\n{log.read_text()}")
+            time.sleep(0.1)
+        yield f"127.0.0.1:{port}", proc.pid, temp_dir
+    finally:
+        proc.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=60)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def test_ray_cluster_address_identical(data, reference):
+    assert not ray.is_initialized()
+    with _ray_head() as (address, head, temp_dir):
+        search = _search(backend="ray", address=address).fit(*data)
+        assert not ray.is_initialized()  # the connection fit made is closed
+        node = _children(head) | {head}
+        # The node's workers ran the batches (ray marks each task in its log).
+        logs = Path(temp_dir).glob("session_*/logs/worker-*.out")
+        assert any(":task_name:_run_batch" in log.read_text() for log in logs)
+    assert_same_search(search, reference, data[0])
+    assert _wait_gone(node) == []
 
 
 @pytest.fixture(scope="module")

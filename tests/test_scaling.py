@@ -81,8 +81,9 @@ def test_queue_starts_the_most_expensive_candidates_first():
 def test_a_candidate_measured_slow_moves_ahead_of_cheaper_estimates():
     # Two models; the tree's cost (50 leaves) is estimated far above ridge's
     # (1), but its measured rate makes it cheap in seconds.
-    candidates = [(0, {"max_leaf_nodes": 50}), (0, {"max_leaf_nodes": 40}), (1, {"alpha": 1.0}),
-                  (1, {"alpha": 2.0}), (1, {"alpha": 3.0})]
+    candidates = [(0, {"max_leaf_nodes": 50}), (0, {"max_leaf_nodes": 40})] + [
+        (1, {"alpha": alpha}) for alpha in (1.0, 2.0, 3.0)
+    ]
     _, queue = _queue(candidates, 3, [DecisionTreeRegressor(), Ridge()])
     index, task, seconds = queue.pop()
     assert (task.cand_idx, task.split_idx, seconds) == (0, 0, None)

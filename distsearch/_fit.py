@@ -129,25 +129,13 @@ def _fit_and_score(
     X_test, y_test = _safe_split(estimator, X, y, test, train)
     n_test_samples = _num_samples(X_test)
     if result["fit_error"] is None:
-        test_scores = _score(
-            estimator,
-            X_test,
-            y_test,
-            scorer,
-            _check_method_params(X, params=score_params, indices=test),
-            error_score,
-        )
+        params = _check_method_params(X, params=score_params, indices=test)
+        test_scores = _score(estimator, X_test, y_test, scorer, params, error_score)
         score_time = time.time() - start_time - fit_time
         if return_train_score:
             X_test = y_test = None
-            train_scores = _score(
-                estimator,
-                X_train,
-                y_train,
-                scorer,
-                _check_method_params(X, params=score_params, indices=train),
-                error_score,
-            )
+            params = _check_method_params(X, params=score_params, indices=train)
+            train_scores = _score(estimator, X_train, y_train, scorer, params, error_score)
     else:
         score_time = 0.0
         if isinstance(scorer, _MultimetricScorer):

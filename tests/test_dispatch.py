@@ -102,16 +102,19 @@ def _children(pid=None):
     return {p.pid for p in psutil.Process(pid).children(recursive=True)}
 
 
+def _alive(pid):
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:  # gone between the listing and the look
+        return False
+
+
 def _wait_gone(pids, timeout=30):
     deadline = time.monotonic() + timeout
-    alive = [pid for pid in pids if psutil.pid_exists(pid)]
+    alive = [pid for pid in pids if _alive(pid)]
     while alive and time.monotonic() < deadline:
         time.sleep(0.2)
-        alive = [
-            pid
-            for pid in alive
-            if psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"
-        ]
+        alive = [pid for pid in alive if _alive(pid)]
     return alive
 
 

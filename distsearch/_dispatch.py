@@ -12,16 +12,20 @@ in which order the fits ran.
 
 Backends
 --------
+On every backend tasks travel in batches (:func:`_run_batch`) taken from the
+queue when a worker is about to need one: as many tasks as the queue expects
+to take ``_TARGET_BATCH_SECONDS`` (one task before any fit finished, and
+smaller batches at the end so that the workers finish together). Cheap fits
+thus travel by the hundred, which keeps the driver's work per fit small, and
+fits of a second or more one by one.
 ``None``, ``"loky"`` and ``"threading"`` go through :class:`joblib.Parallel`
-(loky memory-maps large arrays, so the data is written once per fit); joblib
-pulls the next tasks from the queue as workers free up.
+with one batch per joblib task (loky memory-maps large arrays, so the data is
+written once per fit); joblib pulls the batches as workers free up.
 ``"dask"`` and ``"ray"`` use the engines' own APIs: the :class:`_Shared`
 bundle is sent to the workers once (``client.scatter(broadcast=True)`` /
-``ray.put``), tasks travel in batches that carry only their small
-:class:`_Task` tuples, each batch as many tasks as the queue expects to take
-``_TARGET_BATCH_SECONDS`` (one task before any fit finished, and smaller
-batches at the end so that the workers finish together), and the results are
-consumed in completion order (``as_completed`` / ``ray.wait``).
+``ray.put``), the batches carry only their small :class:`_Task` tuples, and
+the results are consumed in completion order (``as_completed`` /
+``ray.wait``).
 
 Failures
 --------
@@ -42,7 +46,7 @@ import uuid
 from collections import Counter
 from typing import NamedTuple
 
-from joblib import effective_n_jobs
+from joblib import effective_n_jobs, parallel_config
 from sklearn.base import clone
 from sklearn.utils.parallel import Parallel, delayed
 
@@ -56,7 +60,7 @@ _EXTRAS = {"dask": "distributed", "ray": "ray"}
 # search gives up.
 _MAX_RETRIES = 3
 
-# Compute time a batch of remote tasks aims at: a remote call costs a few
+# Compute time a batch of tasks aims at: a remote call costs a few
 # milliseconds of scheduling, so 0.2 s keeps that cost near 2 % of the work.
 _TARGET_BATCH_SECONDS = 0.2
 
@@ -136,7 +140,7 @@ def _evaluate_task(shared, index, task):
 
 
 def _run_batch(shared, batch):
-    """Evaluate a batch of ``(index, task)`` pairs on a remote worker."""
+    """Evaluate a batch of ``(index, task)`` pairs on a worker."""
     return [_evaluate_task(shared, index, task) for index, task in batch]
 
 
@@ -213,18 +217,21 @@ def _iter_results(
         with _ray_session(address, n_jobs):
             yield from _told(queue, _iter_remote(queue, _RayEngine(shared), retried))
     else:
+        config = {} if backend is None else {"backend": backend}
+        with parallel_config(**config):
+            n_slots = max(1, effective_n_jobs(n_jobs))
         parallel = Parallel(
             n_jobs=n_jobs,
             pre_dispatch=pre_dispatch,
+            batch_size=1,  # the queue's batches, not joblib's
             return_as="generator_unordered",
-            **({} if backend is None else {"backend": backend}),
+            **config,
         )
-        # joblib pulls from this generator (in its own thread) as it needs
-        # tasks, so each task is chosen when a worker is about to be free.
-        yield from _told(
-            queue,
-            parallel(delayed(_evaluate_task)(shared, index, task) for index, task in queue),
-        )
+        # joblib pulls batches from this generator (in its own thread) as
+        # workers free up, so each batch is made from the latest estimates.
+        batches = iter(lambda: queue.take(_TARGET_BATCH_SECONDS, n_slots), [])
+        results = parallel(delayed(_run_batch)(shared, batch) for batch in batches)
+        yield from _told(queue, (pair for batch in results for pair in batch))
 
 
 def _told(queue, results):

@@ -257,7 +257,7 @@ class _TaskQueue:
             return index, task, self._expected(cand_idx) if known else None
 
     def take(self, seconds, n_slots):
-        """A batch of tasks for a remote worker: ``[(index, task), ...]``.
+        """A batch of tasks for a worker: ``[(index, task), ...]``.
 
         As many tasks as are expected to take ``seconds`` together, but
         at least one, and at most the tasks left divided by twice

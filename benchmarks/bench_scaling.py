@@ -19,7 +19,10 @@ Printed: wall seconds, speed-up = sequential / wall and parallel efficiency
 2 cores (the sequential and GridSearchCV runs of the 10k workload, and
 GridSearchCV on dask) are timed on every k-th alpha only and their time is
 multiplied by k (marked ``~``); MultiModelSearchCV always runs the whole
-workload.
+workload. The cheap workload is also timed in back-to-back pairs
+(sequential, then ours; 6 pairs, 3 with ``--quick``), whose median speed-up
+does not suffer from the machine's speed drifting between the sequential
+runs at the start and the parallel ones minutes later.
 
 Part 2, the order of the fits, on each engine (with ``--quick``, on the
 first one only): MultiModelSearchCV with the
@@ -51,6 +54,7 @@ import argparse
 import contextlib
 import math
 import os
+import statistics
 import threading
 import time
 from collections import deque
@@ -217,6 +221,34 @@ def grid_limit(engine, quick):
     return 100 if engine == "dask" else 1000
 
 
+def paired_cheap(engine, work, workers, pairs):
+    """The cheap workload's median speed-up over back-to-back pairs of runs.
+
+    Part 1 times the sequential runs minutes before the parallel ones; on a
+    machine whose speed drifts, a sequential run followed right away by ours
+    gives the steadier speed-up. Prints and returns the median.
+    """
+    X, y, model, grid, _ = work["cheap"]
+    ratios = []
+    for _ in range(pairs):
+        with threadpool_limits(1):
+            t_seq, _ = timed(
+                lambda: GridSearchCV(model, grid, cv=N_SPLITS, refit=False).fit(X, y)
+            )
+        t_ours, _ = timed(
+            lambda: MultiModelSearchCV(
+                model, grid, cv=N_SPLITS, refit=False, backend=engine, n_jobs=workers
+            ).fit(X, y)
+        )
+        ratios.append(t_seq / t_ours)
+    median = statistics.median(ratios)
+    print(
+        f"  cheap, {pairs} back-to-back pairs (sequential, then ours): speed-up "
+        f"median {median:.2f}x, pairs {min(ratios):.2f}x to {max(ratios):.2f}x"
+    )
+    return median
+
+
 def run_engine(engine, work, sequential, workers, scores, quick):
     """Part 1 on ``engine``: ours and GridSearchCV for every workload; print."""
     print(f"\n{engine}, {workers} workers")
@@ -362,13 +394,17 @@ def main(argv=None):
         with context:
             warm_up(engine, args.workers, work, mixed)
             figures = run_engine(engine, work, sequential, args.workers, scores, args.quick)
+            figures["cheap paired"] = paired_cheap(
+                engine, work, args.workers, 3 if args.quick else 6
+            )
             if not args.quick or engine == engines[0]:
                 run_orders(engine, work, mixed, args.workers, figures)
         summary[engine] = figures
     print(f"\nload average (1 min) at the end: {os.getloadavg()[0]:.1f}")
     for engine, figures in summary.items():
         line = (
-            f"{engine}: cheap {figures['cheap']:.2f}x sequential, lightgbm "
+            f"{engine}: cheap {figures['cheap']:.2f}x sequential (back-to-back "
+            f"pairs {figures['cheap paired']:.2f}x), lightgbm "
             f"efficiency {figures['lightgbm'] / args.workers:.2f} (sequential / "
             f"(workers x wall)), 10k {figures['10k']:.2f}x, driver peak "
             f"{figures['peak MiB']:.0f} MiB"

@@ -151,7 +151,7 @@ class _Checkpoint:
     ----------
     folder : str, path-like or None
         The checkpoint folder; created if missing.
-    tasks : list of _Task
+    tasks : _Tasks
     shared : _Shared
     scoring : the search's ``scoring`` parameter, as the user gave it.
     """

@@ -126,9 +126,8 @@ def _fit_and_score(
     if not return_train_score or result["fit_error"] is not None:
         X_train = y_train = None  # before the test rows are copied
 
-    X_test, y_test = _safe_split(estimator, X, y, test, train)
-    n_test_samples = _num_samples(X_test)
     if result["fit_error"] is None:
+        X_test, y_test = _safe_split(estimator, X, y, test, train)
         params = _check_method_params(X, params=score_params, indices=test)
         test_scores = _score(estimator, X_test, y_test, scorer, params, error_score)
         score_time = time.time() - start_time - fit_time
@@ -164,7 +163,7 @@ def _fit_and_score(
     result["test_scores"] = test_scores
     if return_train_score:
         result["train_scores"] = train_scores
-    result["n_test_samples"] = n_test_samples
+    result["n_test_samples"] = _num_samples(test)  # as many as X[test] has
     result["fit_time"] = fit_time
     result["score_time"] = score_time
     result["estimator"] = estimator

@@ -3,9 +3,9 @@
 A search's fits are its tasks: task ``i`` is fold ``i % n_splits`` of
 candidate ``i // n_splits`` (:class:`_Tasks`, a sequence that makes each
 :class:`~distsearch._dispatch._Task` when asked, so no list of them is
-kept). :class:`_TaskQueue` hands out the tasks still to run, one at a time,
-to the joblib dispatcher or to the remote batches of dask and ray, longest
-expected fit first, and is told the fit + score seconds of every finished
+kept). :class:`_TaskQueue` hands out the tasks still to run, in batches
+(:meth:`_TaskQueue.take`) that every backend asks for as workers free up,
+longest expected fit first, and is told the fit + score seconds of every finished
 task, so that the expected times improve while the search runs:
 
 - a candidate with finished folds is expected to take the mean seconds of
@@ -97,8 +97,8 @@ class _Tasks:
 class _TaskQueue:
     """The tasks left to run, handed out longest expected fit first.
 
-    Thread-safe: joblib pulls tasks from its dispatch thread while the
-    search reports finished ones from its own.
+    Thread-safe: joblib takes batches from its dispatch thread while the
+    search reports finished tasks from its own.
 
     Parameters
     ----------
@@ -275,11 +275,6 @@ class _TaskQueue:
             if total >= seconds:
                 break
         return batch
-
-    def __iter__(self):
-        """Pop ``(index, task)`` pairs until no task is left."""
-        while (task := self.pop()) is not None:
-            yield task[:2]
 
     def done(self, index, result):
         """Record the fit + score seconds of the finished task ``index``."""

@@ -555,9 +555,9 @@ class MultiModelSearchCV(BaseSearchCV):
             n_splits,
             refit_metric if isinstance(refit_metric, str) else None,
         )
-        for task, result in zip(tasks, out):
+        for index, result in enumerate(out):
             if result is not None:  # reused from the checkpoint
-                progress.update(task, result)
+                progress.update(tasks[index], result)
         queue = _TaskQueue(tasks, out, shared.estimators)
         with _shared_prefixes(tasks, queue.static_order(), shared, self.n_jobs) as plans:
             queue.run_first(plans)

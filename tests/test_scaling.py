@@ -73,7 +73,7 @@ def test_queue_starts_the_most_expensive_candidates_first():
     assert [tasks[i].cand_idx for i in queue.static_order()] == [1, 1, 3, 3, 2, 2, 0, 0]
     # Nothing measured: the first fold of every candidate, most expensive
     # first (equal costs in candidate order), then the second folds.
-    order = [(task.cand_idx, task.split_idx) for _, task in queue]
+    order = [(task.cand_idx, task.split_idx) for _, task, _ in iter(queue.pop, None)]
     assert order == [(1, 0), (3, 0), (2, 0), (0, 0), (1, 1), (3, 1), (2, 1), (0, 1)]
     assert len(queue) == 0 and queue.pop() is None
 

@@ -136,11 +136,14 @@ class MultiModelSearchCV(BaseSearchCV):
         soon as it arrives, atomically, under a hash of everything that
         determines it (estimator and parameters, fold indices, X, y, fit and
         score parameters, scoring, ``error_score``, ``return_train_score``
-        and library versions). Fitting again with the same folder (after a
-        crash, or to extend the search) only runs the fits without a record
-        and gives the same ``cv_results_`` (reused fits keep their recorded
-        times). Corrupt records are reported with a warning and run again;
-        failed fits are not recorded.
+        and library versions, plus the code of estimator classes that are
+        not part of an installed package). Fitting again with the same folder
+        (after a crash, or to extend the search) only runs the fits without a
+        record and gives the same ``cv_results_`` (reused fits keep their
+        recorded times). Records are JSON signed with a key kept outside the
+        folder (never unpickled); corrupt or edited records are reported with
+        a warning and run again; failed fits are not recorded. The folder is
+        checked writable before any fit.
 
     random_state : int, RandomState instance or None, default=None
         Seed of the candidate sampling (only used for models with ``n_iter``).

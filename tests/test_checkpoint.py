@@ -58,7 +58,7 @@ def n_fits(log_dir):
 
 
 def records(checkpoint):
-    return sorted(Path(checkpoint).glob("*.pkl"))
+    return sorted(Path(checkpoint).glob("*.json"))
 
 
 def assert_same_results(expected, actual, *, times=False):
@@ -231,3 +231,164 @@ def test_tournament_resume_runs_only_what_its_checkpoint_lacks(tmp_path, capsys)
     capsys.readouterr()
     assert main(["tournament", *options, "--resume", "no-such-run"]) == 2
     assert "resume: no run folder" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------
+# Trust: records are data, authenticated with a key outside the folder
+# ----------------------------------------------------------------------
+class _Payload:
+    """Unpickling it creates the file ``marker`` (as a planted pickle would)."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return open, (self.marker, "w")
+
+
+def test_planted_pickle_is_never_loaded_and_is_reported(dirs, tmp_path):
+    import hashlib
+    import pickle
+
+    logs, checkpoint = dirs
+    X, y = data()
+    first = search(logs, checkpoint).fit(X, y)
+    marker = tmp_path / "pwned"
+    payload = pickle.dumps({"key": "x", "result": _Payload(marker)})
+    # The format of the records of earlier versions (a pickle after a
+    # SHA-256), under a record's name with the old suffix and with the new.
+    planted = b"distsearch-checkpoint-1\n" + hashlib.sha256(payload).hexdigest().encode()
+    target = records(checkpoint)[0]
+    target.with_suffix(".pkl").write_bytes(planted + payload)
+    target.write_bytes(planted + payload)
+
+    with pytest.warns(UserWarning) as caught:
+        second = search(logs, checkpoint).fit(X, y)
+    messages = " ".join(str(w.message) for w in caught)
+    assert not marker.exists()
+    assert f"{target} is corrupt" in messages
+    assert target.with_suffix(".pkl").name in messages and "not distsearch records" in messages
+    assert n_fits(logs) == 12 + 1  # only the overwritten record's fit
+    assert_same_results(first.cv_results_, second.cv_results_)
+
+
+def test_edited_score_is_detected(dirs):
+    import hashlib
+    import hmac
+    import json
+
+    logs, checkpoint = dirs
+    X, y = data()
+    first = search(logs, checkpoint).fit(X, y)
+    target = records(checkpoint)[0]
+    magic, mac, payload = target.read_bytes().split(b"\n", 2)
+    record = json.loads(payload)
+    assert isinstance(record["result"]["test_scores"], float)
+    record["result"]["test_scores"] = 0.9999
+    edited = json.dumps(record, sort_keys=True).encode()
+    # Whoever edits it knows the format but not the key in the user's
+    # config folder: a code under any other key does not pass.
+    forged = hmac.new(b"k" * 32, edited, hashlib.sha256).hexdigest().encode()
+    target.write_bytes(b"\n".join([magic, forged, edited]))
+
+    with pytest.warns(UserWarning, match="authentication code does not match"):
+        second = search(logs, checkpoint).fit(X, y)
+    assert n_fits(logs) == 12 + 1
+    assert_same_results(first.cv_results_, second.cv_results_)
+
+
+LOCAL_MODEL = '''
+from sklearn.linear_model import Ridge
+
+class LocalRidge(Ridge):
+    def predict(self, X):
+        return {sign}super().predict(X)
+'''
+
+
+def test_editing_a_local_estimator_class_refits_it(tmp_path, monkeypatch):
+    import importlib
+
+    module_name = f"mymodel_{uuid.uuid4().hex}"
+    source = tmp_path / f"{module_name}.py"
+    source.write_text(LOCAL_MODEL.format(sign=""))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = importlib.import_module(module_name)
+    checkpoint = tmp_path / "checkpoint"
+    X, y = data()
+
+    def run(checkpoint):
+        return MultiModelSearchCV(
+            module.LocalRidge(), GRID, cv=3, refit=False, checkpoint=checkpoint
+        ).fit(X, y)
+
+    first = run(checkpoint)
+    assert len(records(checkpoint)) == 12
+    source.write_text(LOCAL_MODEL.format(sign="-"))  # predictions negated
+    module = importlib.reload(module)
+    edited = run(checkpoint)
+    assert len(records(checkpoint)) == 24  # none of the first 12 reused
+    assert_same_results(run(None).cv_results_, edited.cv_results_)
+    assert (edited.cv_results_["mean_test_score"] < first.cv_results_["mean_test_score"]).all()
+    run(checkpoint)
+    assert len(records(checkpoint)) == 24
+
+
+@pytest.fixture
+def tmpfs(tmp_path):
+    """Mount a small tmpfs; yields a function ``mount(options) -> folder``."""
+    mounted = []
+
+    def mount(options):
+        folder = tmp_path / f"tmpfs{len(mounted)}"
+        folder.mkdir()
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)],
+            capture_output=True,
+        )
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+        mounted.append(folder)
+        return folder
+
+    yield mount
+    for folder in mounted:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+def test_read_only_folder_is_an_error_before_any_fit(dirs, tmpfs):
+    logs, _ = dirs
+    if os.geteuid() == 0:  # root writes anywhere a mode allows nothing
+        checkpoint = tmpfs("ro,size=64k")
+    else:
+        checkpoint = logs.parent / "read-only"
+        checkpoint.mkdir(mode=0o500)
+    X, y = data()
+    with pytest.raises(OSError, match=f"checkpoint={str(checkpoint)!r}.*cannot be written"):
+        search(logs, checkpoint).fit(X, y)
+    assert n_fits(logs) == 0
+
+
+def test_full_disk_names_the_folder_and_leaves_no_partial_file(dirs, tmpfs):
+    import errno
+
+    logs, _ = dirs
+    checkpoint = tmpfs("size=64k")
+    filler = checkpoint / "filler"
+    # tmpfs allocates whole 4 KiB pages: room for 3 records of 1 page each.
+    filler.write_bytes(b"\0" * (64 - 3 * 4) * 1024)
+    X, y = data()
+    with pytest.raises(OSError, match=f"checkpoint folder {checkpoint}") as raised:
+        with pytest.warns(UserWarning, match=r"not distsearch records \(filler\)"):
+            search(logs, checkpoint).fit(X, y)
+    assert raised.value.errno == errno.ENOSPC
+    assert sorted(p.name for p in checkpoint.iterdir() if p.suffix != ".json") == ["filler"]
+    assert len(records(checkpoint)) == 3
+
+    filler.unlink()
+    with pytest.warns(UserWarning, match="not distsearch records") as caught:
+        filler.write_text("a file of the user's")
+        resumed = search(logs, checkpoint).fit(X, y)
+    assert not any("corrupt" in str(w.message) for w in caught)
+    assert len(records(checkpoint)) == 12
+    assert_same_results(search(logs, None).fit(X, y).cv_results_, resumed.cv_results_)

@@ -43,7 +43,10 @@ def from_contenders_spec(contenders_spec):
 
         - ``'__model'``: the model's class as a dotted path, in a one-element
           list (as in the seed project) or as a string. The class must be a
-          scikit-learn estimator whose constructor needs no argument.
+          scikit-learn estimator whose constructor needs no argument. Its
+          module is imported (running its top-level code, as any import
+          does); what the path names is called only once it is checked to be
+          a class with ``fit`` and ``get_params``.
         - ``'__n_iter'`` (optional): an int; the model's candidates are then
           that many random draws from its space (as RandomizedSearchCV)
           instead of its whole grid.
@@ -179,19 +182,24 @@ def _import_estimator(where, path):
         raise ValueError(
             f"{where}: key {_MODEL_KEY!r}: cannot import {path!r}: {exc}"
         ) from exc
+    # Checked before the call: any other callable (os.abort, ...) is never run.
+    if not (
+        isinstance(cls, type)
+        and callable(getattr(cls, "fit", None))
+        and callable(getattr(cls, "get_params", None))
+    ):
+        raise ValueError(
+            f"{where}: key {_MODEL_KEY!r}: {path!r} is not a scikit-learn "
+            f"estimator class (a class with fit and get_params); it is a "
+            f"{type(cls).__name__}."
+        )
     try:
-        estimator = cls()
+        return cls()
     except TypeError as exc:
         raise ValueError(
             f"{where}: key {_MODEL_KEY!r}: {path!r} cannot be built without "
             f"arguments: {exc}"
         ) from exc
-    if not (hasattr(estimator, "fit") and hasattr(estimator, "get_params")):
-        raise ValueError(
-            f"{where}: key {_MODEL_KEY!r}: {path!r} is not a scikit-learn "
-            "estimator (it needs fit and get_params)."
-        )
-    return estimator
 
 
 def _split_key(where, key):

@@ -238,7 +238,8 @@ def run_tournament(
     progress : bool
         Show a progress bar during the search.
     resume : str or None
-        The id of a run in ``output`` to continue (after a crash, a Ctrl-C):
+        The id of a run in ``output`` to continue (after a crash, a Ctrl-C),
+        the name of its folder there (a path is refused):
         its run folder is reused, and the fits recorded in its
         ``checkpoint/`` folder (every run keeps one) are not run again. Give
         the same config and options; whatever changed is fitted anew.
@@ -264,6 +265,12 @@ def run_tournament(
         _check_progress(progress)
     except (ValueError, ImportError) as exc:
         raise ConfigError("options", "backend" if "backend" in str(exc) else "progress", str(exc)) from None
+    if resume is not None and (
+        resume in ("", ".", "..") or Path(resume).name != resume or "\\" in resume
+    ):
+        raise ConfigError(
+            "options", "resume", f"{resume!r} is not a run id: give the name of a run folder in {output}, not a path"
+        )
     if resume is not None and not (Path(output) / resume).is_dir():
         raise ConfigError("options", "resume", f"no run folder {Path(output) / resume} to resume")
     config, dataset, models, n_iter, scoring, rank_by, n_splits = _prepare(config, seed, quick)

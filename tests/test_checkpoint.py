@@ -231,6 +231,13 @@ def test_tournament_resume_runs_only_what_its_checkpoint_lacks(tmp_path, capsys)
     capsys.readouterr()
     assert main(["tournament", *options, "--resume", "no-such-run"]) == 2
     assert "resume: no run folder" in capsys.readouterr().err
+    # A path, even to an existing folder, is not a run id: nothing is written.
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    for path in ["../elsewhere", str(elsewhere), ".."]:
+        assert main(["tournament", *options, "--resume", path]) == 2
+        assert f"resume: {path!r} is not a run id" in capsys.readouterr().err
+    assert list(elsewhere.iterdir()) == []
 
 
 # ----------------------------------------------------------------------

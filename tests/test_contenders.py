@@ -111,8 +111,16 @@ RIDGE = ["sklearn.linear_model.Ridge"]
          "cannot import"),
         ({"__model": ["Ridge"]}, r"contenders_spec\[1\] \(Ridge\): key '__model' must be "
          "a dotted class path"),
-        ({"__model": ["numpy.ndarray"]}, r"contenders_spec\[1\] \(numpy.ndarray\): key "
-         "'__model': 'numpy.ndarray' cannot be built"),
+        ({"__model": ["sklearn.pipeline.Pipeline"]}, r"contenders_spec\[1\] "
+         r"\(sklearn.pipeline.Pipeline\): key '__model': 'sklearn.pipeline.Pipeline' "
+         "cannot be built without arguments"),
+        # Never called: a callable that is not an estimator class is refused
+        # before anything calls it (os.abort would end the test run).
+        ({"__model": ["os.abort"]}, r"contenders_spec\[1\] \(os.abort\): key "
+         "'__model': 'os.abort' is not a scikit-learn estimator class .* it is a "
+         "builtin_function_or_method"),
+        ({"__model": ["numpy.ndarray"]}, r"'numpy.ndarray' is not a scikit-learn "
+         "estimator class"),
         ({"__model__init_kwargs__alpha": [1.0]},
          r"contenders_spec\[1\] \(no model\): missing the key '__model'"),
         ({"__model": RIDGE, "__models": RIDGE},

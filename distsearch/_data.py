@@ -10,9 +10,16 @@ A data spec is a dict with a ``kind``:
 - ``"mock_classification"``: :func:`~sklearn.datasets.make_classification`.
 - ``"mock_multilabel"``: :func:`~sklearn.datasets.make_multilabel_classification`.
 - ``"file"``: a CSV or Parquet file (``path``) with a named ``target`` column
-  (a list of columns for multilabel targets); ``task`` is ``"regression"`` or
-  ``"classification"``, inferred when left out (a float target is a
-  regression target, anything else a class label).
+  (a list of 0/1 columns for multilabel targets); ``task`` is
+  ``"regression"`` or ``"classification"``, inferred when left out as
+  scikit-learn's ``type_of_target`` does (a float target with non-integer
+  values is a regression target; integers and labels are classes);
+  ``missing`` is ``"impute"`` (the default: missing feature values are
+  imputed inside each candidate's pipeline) or ``"error"``.
+
+Every table is checked before any fit (see :mod:`distsearch._datacheck`):
+missing values, the target, the task, and whether the rows suffice for the
+held-out split and the folds.
 
 Numeric columns are the features as they are; non-numeric columns are
 categorical (one-hot encoded inside each candidate's pipeline).
@@ -30,20 +37,14 @@ from sklearn.datasets import (
     make_regression,
 )
 
+from ._datacheck import MISSING, DataSpecError, check_table
+
 _MAKERS = {
     "mock_regression": make_regression,
     "mock_classification": make_classification,
     "mock_multilabel": make_multilabel_classification,
 }
 _TASKS = ("regression", "classification")
-
-
-class DataSpecError(ValueError):
-    """A data spec is invalid; ``key`` names the entry at fault."""
-
-    def __init__(self, key, message):
-        super().__init__(message)
-        self.key = key
 
 
 class _Dataset(NamedTuple):
@@ -54,6 +55,8 @@ class _Dataset(NamedTuple):
     task: str  # "regression", "classification" or "multilabel"
     categorical: list
     description: str
+    origin: str = ""  # what the data is, for error messages ("file data/x.csv")
+    csv: bool = False  # whether rows are named by their line in a CSV file
 
 
 def _maker_keys(kind):
@@ -74,7 +77,7 @@ def _check_data_spec(spec):
     if kind not in kinds:
         raise DataSpecError("kind", f"expected one of {kinds}, got {kind!r}")
     if kind == "file":
-        allowed = {"kind", "path", "target", "task"}
+        allowed = {"kind", "path", "target", "task", "missing"}
         for key in ("path", "target"):
             if key not in spec:
                 raise DataSpecError(key, f"a 'file' data spec needs {key!r}")
@@ -88,6 +91,10 @@ def _check_data_spec(spec):
             )
         if spec.get("task", "regression") not in _TASKS:
             raise DataSpecError("task", f"expected one of {list(_TASKS)}, got {spec['task']!r}")
+        if spec.get("missing", "impute") not in MISSING:
+            raise DataSpecError(
+                "missing", f"expected one of {list(MISSING)}, got {spec['missing']!r}"
+            )
         if Path(spec["path"]).suffix.lower() not in (".csv", ".parquet", ".pq"):
             raise DataSpecError(
                 "path", f"expected a .csv or .parquet file, got {spec['path']!r}"
@@ -163,12 +170,6 @@ def _read_table(spec, base_dir):
     return X, frame[targets], path
 
 
-def _infer_task(y):
-    if isinstance(y, pd.DataFrame):
-        return "multilabel"
-    return "regression" if pd.api.types.is_float_dtype(y) else "classification"
-
-
 def _load_data(spec, seed, base_dir=None):
     """Build or read the data a spec describes.
 
@@ -186,28 +187,31 @@ def _load_data(spec, seed, base_dir=None):
     _Dataset
     """
     kind = spec["kind"]
+    task = None
     if kind == "file":
         X, y, path = _read_table(spec, base_dir)
-        if "task" in spec and not isinstance(y, pd.DataFrame):
-            task = spec["task"]
-        else:
-            task = _infer_task(y)
-        origin = f"file {path}"
+        if not isinstance(y, pd.DataFrame):
+            task = spec.get("task")
+        origin, csv = f"file {path}", path.suffix.lower() == ".csv"
     else:
         if kind == "mock_regression":
             X, y = _mock_regression(spec, seed)
+            task = "regression"
         else:
             X, y = _mock_classification(spec, seed, _MAKERS[kind])
-        task = _infer_task(y) if kind != "mock_regression" else "regression"
         args = ", ".join(f"{k}={v!r}" for k, v in spec.items() if k != "kind")
-        origin = f"{kind} ({args}; seed {seed})"
-    if task == "regression" and not pd.api.types.is_numeric_dtype(y):
-        raise DataSpecError("task", f"'regression' needs a numeric target, got {y.dtype}")
+        origin, csv = f"{kind} ({args}; seed {seed})", False
+    task, task_note, missing = check_table(
+        X, y, origin=origin, csv=csv, task=task, missing=spec.get("missing", "impute")
+    )
+    if kind != "file":
+        task_note = None  # the mock kind sets the task
     categorical = [c for c in X.columns if not pd.api.types.is_numeric_dtype(X[c])]
-    return _Dataset(X, y, task, categorical, _describe(origin, X, y, task, categorical))
+    description = _describe(origin, X, y, task, categorical, task_note, missing)
+    return _Dataset(X, y, task, categorical, description, origin, csv)
 
 
-def _describe(origin, X, y, task, categorical):
+def _describe(origin, X, y, task, categorical, task_note=None, missing=None):
     """A few lines that describe a data set, for the summary."""
     lines = [
         f"source: {origin}",
@@ -215,8 +219,14 @@ def _describe(origin, X, y, task, categorical):
         f"({X.shape[1] - len(categorical)} numeric, {len(categorical)} categorical"
         + (f": {', '.join(map(str, categorical))}" if categorical else "")
         + ")",
-        f"task: {task}",
+        f"task: {task}" + (f" ({task_note})" if task_note else ""),
     ]
+    if missing:
+        lines.append(
+            "missing values, imputed in each candidate's pipeline (numeric: the median of "
+            "the fold's training rows; categorical: a category of their own): "
+            + ", ".join(f"{c} ({n} row{'s' if n > 1 else ''})" for c, n in missing.items())
+        )
     if task == "regression":
         lines.append(
             f"target {y.name}: mean {y.mean():.4g}, std {y.std():.4g}, "

@@ -3,9 +3,16 @@
 The steps, in order (everything that can be checked is checked before the
 first fit):
 
-1. load the config and the data, resolve the contenders and the metrics;
+1. check the options (``n_jobs``, ``seed``, the backend and its address, the
+   output folder), load the config and the data, check the data (missing
+   values, the target, the task, enough rows for the held-out split and the
+   folds: :mod:`distsearch._datacheck`), resolve the contenders and the
+   metrics, and create the run folder; every problem found here is a
+   :class:`~distsearch._config.ConfigError` (exit status 2 on the command
+   line);
 2. wrap every contender in a pipeline that one-hot encodes the categorical
-   columns and standardises the numeric ones;
+   columns (a missing value is a category of its own) and standardises the
+   numeric ones (after imputing their median, when some are missing);
 3. split off a seeded, held-out test set;
 4. cross-validate every candidate of every model on the rest with
    :class:`~distsearch.MultiModelSearchCV` (failing candidates get NaN scores
@@ -18,7 +25,9 @@ first fit):
 
 import datetime
 import importlib.metadata
+import numbers
 import platform
+import socket
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -35,8 +44,9 @@ from sklearn.ensemble import (
     VotingClassifier,
     VotingRegressor,
 )
+from sklearn.impute import SimpleImputer
 from sklearn.model_selection import KFold, ParameterGrid, StratifiedKFold, train_test_split
-from sklearn.pipeline import Pipeline
+from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from ._config import (
@@ -47,6 +57,7 @@ from ._config import (
     _resolve,
 )
 from ._data import DataSpecError, _load_data
+from ._datacheck import check_sizes, held_out_split
 from ._dispatch import _check_backend
 from ._progress import _check_progress
 from ._search import MultiModelSearchCV
@@ -114,7 +125,10 @@ def _versions():
 def _pipeline(estimator, dataset):
     """``estimator`` behind the preprocessing of ``dataset``'s columns."""
     numeric = [c for c in dataset.X.columns if c not in dataset.categorical]
-    steps = [("num", StandardScaler(), numeric)]
+    scale = StandardScaler()
+    if dataset.X[numeric].isna().any().any():
+        scale = make_pipeline(SimpleImputer(strategy="median"), StandardScaler())
+    steps = [("num", scale, numeric)]
     if dataset.categorical:
         steps.append(
             (
@@ -180,7 +194,7 @@ def _quick_rows(dataset, seed):
 
 
 def _prepare(config, seed, quick):
-    """Load the data and resolve the contenders; everything before any fit."""
+    """Load and check the data, resolve the contenders; everything before any fit."""
     if config is None:
         config = _default_config()
     elif not isinstance(config, _Config):
@@ -191,13 +205,92 @@ def _prepare(config, seed, quick):
         raise ConfigError(config.source, f"data['{exc.key}']", str(exc)) from None
     except (TypeError, ValueError) as exc:
         raise ConfigError(config.source, "data", f"{type(exc).__name__}: {exc}") from None
+    n_splits = min(config.n_splits, QUICK_SPLITS) if quick else config.n_splits
+    _check_sizes(config, dataset, n_splits, seed, quick)
     models, n_iter, scoring, rank_by = _resolve(config, dataset, seed)
-    n_splits = config.n_splits
     if quick:
-        dataset = _quick_rows(dataset, seed)
+        if len(dataset.X) > QUICK_ROWS:
+            dataset = _quick_rows(dataset, seed)
+            _check_sizes(config, dataset, n_splits, seed, quick)
         models, n_iter = _quick_models(models, n_iter)
-        n_splits = min(n_splits, QUICK_SPLITS)
     return config, dataset, models, n_iter, scoring, rank_by, n_splits
+
+
+def _check_sizes(config, dataset, n_splits, seed, quick):
+    try:
+        check_sizes(dataset, n_splits=n_splits, test_size=config.test_size, seed=seed, csv=dataset.csv)
+    except DataSpecError as exc:
+        where = " (the --quick subsample)" if quick and len(dataset.X) <= QUICK_ROWS else ""
+        key = "data" if exc.key is None else f"data['{exc.key}']"
+        raise ConfigError(config.source, key, f"{exc}{where}") from None
+
+
+def _check_options(n_jobs, seed, backend, scheduler_address, progress, output, resume):
+    """The run's options, checked before the config and the data; raises ConfigError."""
+    fail = lambda key, message: ConfigError("options", key, message)  # noqa: E731
+    if not isinstance(n_jobs, numbers.Integral) or isinstance(n_jobs, bool) or n_jobs == 0:
+        raise fail("n_jobs", f"expected a positive int, or a negative one (-1: all cores), got {n_jobs!r}")
+    if not isinstance(seed, numbers.Integral) or isinstance(seed, bool) or not 0 <= seed < 2**32:
+        raise fail("seed", f"expected an int between 0 and 2**32 - 1, got {seed!r}")
+    try:
+        _check_backend(backend, scheduler_address)
+    except (ValueError, ImportError) as exc:
+        raise fail("backend", str(exc)) from None
+    try:
+        _check_progress(progress)
+    except ImportError as exc:
+        raise fail("progress", str(exc)) from None
+    if scheduler_address is not None:
+        _check_reachable(backend, scheduler_address)
+    output = Path(output)
+    existing = next(p for p in (output, *output.parents) if p.exists())
+    if not existing.is_dir():
+        raise fail("output", f"{existing} is a file, not a folder; give a folder for the run folders")
+    if resume is not None and (
+        resume in ("", ".", "..") or Path(resume).name != resume or "\\" in resume
+    ):
+        raise fail("resume", f"{resume!r} is not a run id: give the name of a run folder in {output}, not a path")
+    if resume is not None and not (output / resume).is_dir():
+        raise fail("resume", f"no run folder {output / resume} to resume")
+
+
+def _check_reachable(backend, address, timeout=5.0):
+    """Fail fast when nothing listens at a dask or ray address (host:port)."""
+    scheme, _, rest = address.rpartition("://")
+    if scheme not in ("", "tcp", "tls", "ray") or ":" not in rest:
+        return  # "auto", an in-process or UCX address: left to the engine
+    host, _, port = rest.rpartition(":")
+    what = "dask scheduler" if backend == "dask" else "ray cluster"
+    try:
+        port = int(port.split("/")[0])
+    except ValueError:
+        raise ConfigError("options", "scheduler_address", f"{address!r}: expected host:port") from None
+    try:
+        socket.create_connection((host.strip("[]"), port), timeout=timeout).close()
+    except OSError as exc:
+        raise ConfigError(
+            "options",
+            "scheduler_address",
+            f"no {what} answers at {address} ({exc.strerror or type(exc).__name__}); "
+            "start it first, or leave --scheduler-address out for a local cluster",
+        ) from None
+
+
+def _make_run_dir(output, resume):
+    """The run folder (new, or the one to resume): ``(run_id, path)``; raises ConfigError."""
+    output = Path(output)
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+        if resume is not None:
+            return resume, output / resume
+        run_id = _new_run_id(output)
+    except OSError as exc:
+        raise ConfigError(
+            "options",
+            "output",
+            f"cannot create a run folder in {output}: {exc.strerror or exc}; give a writable folder",
+        ) from None
+    return run_id, output / run_id
 
 
 def run_tournament(
@@ -260,31 +353,16 @@ def run_tournament(
 
     started = time.perf_counter()
     timings = {}
-    try:
-        _check_backend(backend, scheduler_address)
-        _check_progress(progress)
-    except (ValueError, ImportError) as exc:
-        raise ConfigError("options", "backend" if "backend" in str(exc) else "progress", str(exc)) from None
-    if resume is not None and (
-        resume in ("", ".", "..") or Path(resume).name != resume or "\\" in resume
-    ):
-        raise ConfigError(
-            "options", "resume", f"{resume!r} is not a run id: give the name of a run folder in {output}, not a path"
-        )
-    if resume is not None and not (Path(output) / resume).is_dir():
-        raise ConfigError("options", "resume", f"no run folder {Path(output) / resume} to resume")
+    _check_options(n_jobs, seed, backend, scheduler_address, progress, output, resume)
     config, dataset, models, n_iter, scoring, rank_by, n_splits = _prepare(config, seed, quick)
     timings["data and config"] = time.perf_counter() - started
 
-    run_id = _new_run_id(Path(output)) if resume is None else resume
-    run_dir = Path(output) / run_id
-    run_dir.mkdir(parents=True, exist_ok=resume is not None)
+    run_id, run_dir = _make_run_dir(output, resume)
     log(f"distsearch tournament {run_id}: {config.source}" + (" (--quick)" if quick else ""))
     log(dataset.description)
 
-    stratify = dataset.y if dataset.task == "classification" else None
-    X_train, X_test, y_train, y_test = train_test_split(
-        dataset.X, dataset.y, test_size=config.test_size, random_state=seed, stratify=stratify
+    X_train, X_test, y_train, y_test = held_out_split(
+        dataset.X, dataset.y, dataset.task, config.test_size, seed
     )
     if dataset.task == "classification":
         cv = StratifiedKFold(n_splits, shuffle=True, random_state=seed)
@@ -307,9 +385,10 @@ def run_tournament(
         checkpoint=run_dir / "checkpoint",
     )
     backend_name = backend or "loky"
+    checked = _check_models(models, None)
     n_candidates = sum(
         n if n is not None else len(ParameterGrid(m.space))
-        for m, n in zip(search._models(), _check_n_iter(n_iter, search._models()))
+        for m, n in zip(checked, _check_n_iter(n_iter, checked))
     )
     log(
         f"search: {n_candidates} candidates of {len(models)} models x {n_splits} folds = "
@@ -378,13 +457,21 @@ def run_tournament(
 
 
 def _new_run_id(output):
-    """A run id from the UTC time, unique within ``output``."""
+    """A run id from the UTC time, unique within ``output``; its folder is created.
+
+    The folder is claimed with an exclusive ``mkdir`` (not a check, then a
+    create), so runs started at the same second get distinct ids.
+    """
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%d-%H%M%S")
-    run_id, n = stamp, 1
-    while (output / run_id).exists():
-        n += 1
-        run_id = f"{stamp}-{n}"
-    return run_id
+    n = 1
+    while True:
+        run_id = stamp if n == 1 else f"{stamp}-{n}"
+        try:
+            (output / run_id).mkdir()
+        except FileExistsError:
+            n += 1
+            continue
+        return run_id
 
 
 def _save_final_model(path, search, dataset, scoring, winner_test, seed, run_id, versions):

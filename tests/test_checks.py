@@ -1,0 +1,206 @@
+"""Mistakes caught before the first fit: the data, the options, the output folder.
+
+Every case runs the command line in-process and expects exit status 2 with a
+message naming what is wrong, and no run folder (nothing was fitted).
+"""
+
+import socket
+import textwrap
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from distsearch._cli import main
+from distsearch._tournament import _new_run_id, run_tournament
+
+RIDGE = """
+from sklearn.linear_model import Ridge
+contenders = [("ridge", Ridge(), {"alpha": [1.0]})]
+"""
+LOGISTIC = """
+from sklearn.linear_model import LogisticRegression
+contenders = [("logistic", LogisticRegression(), {"C": [1.0]})]
+"""
+
+
+def write_case(tmp_path, csv, data_extra="", settings="", models=RIDGE):
+    """``data.csv`` and a config reading it (target ``y``) with ``models``."""
+    (tmp_path / "data.csv").write_text(csv)
+    config = tmp_path / "config.py"
+    data = f"data = {{'kind': 'file', 'path': 'data.csv', 'target': 'y'{data_extra}}}\n"
+    config.write_text(textwrap.dedent(models) + data + settings)
+    return config
+
+
+def usage_error(capsys, argv):
+    status = main(argv)
+    err = capsys.readouterr().err
+    assert status == 2, err
+    assert err.startswith("distsearch tournament: configuration error: ")
+    assert "Traceback" not in err
+    return err
+
+
+def rows_csv(n, target=lambda i: 1.5 * i + (i % 3)):
+    return "a,b,y\n" + "".join(f"{i},{(i * 7) % 5},{target(i)}\n" for i in range(n))
+
+
+CSV_CASES = {
+    "header only": ("a,b,y\n", "", "", RIDGE, ["data['path']", "data.csv has no data rows"]),
+    "no feature columns": ("y\n1.5\n2.5\n3.5\n", "", "", RIDGE, ["no feature columns", "['y'] are the target"]),
+    "missing target": (
+        rows_csv(12).replace("\n4,3,7.0\n", "\n4,3,\n"),
+        "",
+        "",
+        RIDGE,
+        ["data['target']", "target column 'y' has no value in row 4 (line 6 of the file)"],
+    ),
+    "missing feature, error asked": (
+        rows_csv(12).replace("\n2,4,", "\n2,,").replace("\n5,0,", "\n5,,"),
+        ", 'missing': 'error'",
+        "",
+        RIDGE,
+        ["data['missing']", "feature column 'b' has no value in rows 2, 5 (lines 4, 7 of the file)"],
+    ),
+    "empty feature column": (
+        "a,b,y\n" + "".join(f"{i},,{i}.5\n" for i in range(12)),
+        "",
+        "",
+        RIDGE,
+        ["feature column 'b' has no value in any row"],
+    ),
+    "constant target": (rows_csv(12, target=lambda i: 2.5), "", "", RIDGE, ["target column 'y' is constant (2.5"]),
+    "one row": (rows_csv(1), "", "", RIDGE, ["data['path']", "data.csv has a single data row"]),
+    "two rows": (rows_csv(2), "", "", RIDGE, ["has 2 rows", "use at least 7 rows"]),
+    "more folds than rows": (
+        rows_csv(8),
+        "",
+        "n_splits = 10\n",
+        RIDGE,
+        ["has 8 rows", "leaves 6 for the search", "10 folds need at least 10", "use at least 13 rows"],
+    ),
+    "a class of one row": (
+        rows_csv(20, target=lambda i: "rare" if i == 13 else ("x" if i % 2 else "z")),
+        "",
+        "",
+        LOGISTIC,
+        ["data['target']", "class 'rare' of target column 'y' has a single row: row 13 (line 15 of the file)"],
+    ),
+    "a class too small for the folds": (
+        rows_csv(30, target=lambda i: "rare" if i in (3, 13, 23) else ("x" if i % 2 else "z")),
+        "",
+        "",
+        LOGISTIC,
+        ["class 'rare' of target column 'y' has 3 rows: rows 3, 13, 23 (lines 5, 15, 25 of the file)", "fewer than the 5 stratified folds"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CSV_CASES))
+def test_bad_data_is_an_exit_2_error_before_any_fit(tmp_path, capsys, case):
+    csv, data_extra, settings, models, expected = CSV_CASES[case]
+    config = write_case(tmp_path, csv, data_extra, settings, models)
+    output = tmp_path / "out"
+    err = usage_error(capsys, ["tournament", str(config), "--output", str(output), "--no-progress"])
+    assert f"{config}: data" in err
+    assert str(tmp_path / "data.csv") in err  # names the file
+    for fragment in expected:
+        assert fragment in err
+    assert not output.exists()  # no run folder: the run never started
+
+
+def test_missing_features_are_imputed_and_named_in_the_summary(tmp_path):
+    rng = np.random.RandomState(0)
+    frame = pd.DataFrame({"a": rng.normal(size=60), "colour": rng.choice(["red", "blue"], 60)})
+    frame["y"] = 2.0 * frame["a"] + (frame["colour"] == "red") + rng.normal(scale=0.1, size=60)
+    frame.loc[[3, 9, 40], "a"] = np.nan
+    frame.loc[[7], "colour"] = np.nan
+    frame.to_csv(tmp_path / "data.csv", index=False)
+    config = write_case(tmp_path, frame.to_csv(index=False), settings="n_splits = 3\n")
+    run = run_tournament(config, n_jobs=1, output=tmp_path / "out", progress=False, log=lambda s: None)
+    # Every fit succeeded: the NaN were imputed inside the pipelines.
+    assert np.isfinite(run.search.cv_results_["mean_test_r2"]).all() and not run.failures
+    summary = (run.run_dir / "summary.txt").read_text()
+    assert "missing values, imputed in each candidate's pipeline" in summary
+    assert "a (3 rows), colour (1 row)" in summary
+    imputer = run.search.best_estimator_.named_steps["prep"].named_transformers_["num"][0]
+    # The median of the fold's (here: the search part's) rows, not of all rows.
+    X_train = run.search.best_estimator_.named_steps["prep"].feature_names_in_
+    assert list(X_train) == ["a", "colour"]
+    assert imputer.statistics_[0] != pytest.approx(float(frame["a"].median()))
+
+
+@pytest.mark.parametrize(
+    "target, setting, task, note",
+    [
+        (lambda i: i % 4, "", "classification", "type_of_target of 'y' is 'multiclass'"),
+        (lambda i: i % 4, ", 'task': 'regression'", "regression", "set by data['task']"),
+        (lambda i: 0.5 * i, "", "regression", "type_of_target of 'y' is 'continuous'"),
+    ],
+)
+def test_task_is_inferred_as_scikit_learn_does_and_printed(tmp_path, target, setting, task, note):
+    from distsearch._tournament import _prepare
+
+    models = LOGISTIC if task == "classification" else RIDGE
+    config = write_case(tmp_path, rows_csv(40, target), setting, models=models)
+    _, dataset, *_ = _prepare(config, seed=0, quick=False)
+    assert dataset.task == task
+    assert f"task: {task} (" in dataset.description and note in dataset.description
+
+
+@pytest.mark.parametrize(
+    "argv, key, fragment",
+    [
+        (["--n-jobs", "0"], "n_jobs", "expected a positive int, or a negative one (-1: all cores), got 0"),
+        (["--seed", "-1"], "seed", "expected an int between 0 and 2**32 - 1, got -1"),
+    ],
+)
+def test_bad_option_is_an_exit_2_error(tmp_path, capsys, argv, key, fragment):
+    err = usage_error(capsys, ["tournament", "--output", str(tmp_path / "out"), *argv])
+    assert f"options: {key}: {fragment}" in err
+
+
+def test_unwritable_output_is_an_exit_2_error(tmp_path, capsys):
+    config = write_case(tmp_path, rows_csv(20))
+    a_file = tmp_path / "a-file"
+    a_file.write_text("")
+    for output, fragment in (
+        (a_file, f"{a_file} is a file, not a folder"),
+        (a_file / "below", f"{a_file} is a file, not a folder"),
+        (Path("/proc/distsearch-results"), "cannot create a run folder in /proc/distsearch-results"),
+        (Path("/sys/distsearch-results"), "cannot create a run folder in /sys/distsearch-results"),
+    ):
+        err = usage_error(capsys, ["tournament", str(config), "--output", str(output), "--no-progress"])
+        assert f"options: output: {fragment}" in err
+
+
+def test_dead_scheduler_address_fails_fast(tmp_path, capsys):
+    pytest.importorskip("distributed")
+    with socket.socket() as sock:  # a port that nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    address = f"tcp://127.0.0.1:{port}"
+    err = usage_error(
+        capsys,
+        ["tournament", "--backend", "dask", "--scheduler-address", address, "--output", str(tmp_path / "out")],
+    )
+    assert f"options: scheduler_address: no dask scheduler answers at {address} (Connection refused)" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_run_ids_are_unique_under_concurrent_starts(tmp_path):
+    n = 96
+    barrier = threading.Barrier(n)
+
+    def start(_):
+        barrier.wait()
+        return _new_run_id(tmp_path)
+
+    with ThreadPoolExecutor(n) as pool:
+        ids = list(pool.map(start, range(n)))
+    assert len(set(ids)) == n
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(ids)

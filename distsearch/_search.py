@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 import pandas as pd
 from sklearn.base import _fit_context, clone, is_classifier, is_regressor
-from sklearn.exceptions import NotFittedError
+from sklearn.exceptions import FitFailedWarning, NotFittedError
 from sklearn.metrics import check_scoring
 from sklearn.metrics._scorer import _check_multimetric_scoring, _MultimetricScorer
 from sklearn.model_selection import check_cv
@@ -29,6 +29,7 @@ from sklearn.utils.validation import _check_method_params, check_is_fitted, inde
 
 from ._checkpoint import _Checkpoint
 from ._dispatch import _check_backend, _iter_results, _Shared
+from ._fit import _exception_text
 from ._prefix import _shared_prefixes
 from ._progress import _check_progress, _Progress
 from ._schedule import _Tasks, _TaskQueue
@@ -201,6 +202,14 @@ class MultiModelSearchCV(BaseSearchCV):
         Number of fits run again because the worker running them was lost
         (dask and ray); a warning is emitted when it is not zero. A model's
         own errors are never retried: ``error_score`` handles them.
+
+    fit_errors_ : dict of (int, int) -> str
+        The traceback of every failed fit, keyed by ``(candidate, split)``:
+        the candidate's index in ``cv_results_`` and the fold's index. Empty
+        when every fit succeeded. A failed fit scores ``error_score``; with
+        several models, a model whose every fit failed also gets a
+        :class:`~sklearn.exceptions.FitFailedWarning` of its own, naming it
+        and its first error.
 
     refit_time_ : float
         Seconds spent refitting the best candidate on the whole data.
@@ -591,7 +600,14 @@ class MultiModelSearchCV(BaseSearchCV):
             )
         best_iterations = [result.pop("best_iteration") for result in out]
 
+        self.fit_errors_ = {
+            divmod(index, n_splits): result["fit_error"]
+            for index, result in enumerate(out)
+            if result.get("fit_error") is not None
+        }
         _warn_or_raise_about_fit_failures(out, self.error_score)
+        if self._multi_model:
+            _warn_about_failed_models(self.fit_errors_, candidates, models, n_splits)
         if callable(self.scoring):
             _insert_error_scores(out, self.error_score)
 
@@ -838,3 +854,22 @@ def _best_iteration_columns(best_iterations, n_candidates, n_splits):
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows
         columns["mean_best_iteration"] = np.nanmean(array, axis=1)
     return columns
+
+
+def _warn_about_failed_models(fit_errors, candidates, models, n_splits):
+    """A FitFailedWarning for each model whose every fit failed, with its first error."""
+    counts = np.bincount([model_idx for model_idx, _ in candidates], minlength=len(models))
+    failed = np.zeros(len(models), dtype=int)
+    first = {}
+    for (cand_idx, _), error in sorted(fit_errors.items()):
+        model_idx = candidates[cand_idx][0]
+        failed[model_idx] += 1
+        first.setdefault(model_idx, error)
+    for model_idx, model in enumerate(models):
+        if counts[model_idx] and failed[model_idx] == counts[model_idx] * n_splits:
+            warnings.warn(
+                f"Every fit of model {model.name!r} failed ({failed[model_idx]} fits of "
+                f"{counts[model_idx]} candidates); its first error: "
+                f"{_exception_text(first[model_idx])} (all errors: fit_errors_)",
+                FitFailedWarning,
+            )

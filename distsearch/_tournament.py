@@ -59,6 +59,7 @@ from ._config import (
 from ._data import DataSpecError, _load_data
 from ._datacheck import check_sizes, held_out_split
 from ._dispatch import _check_backend
+from ._fit import _exception_text
 from ._progress import _check_progress
 from ._search import MultiModelSearchCV
 from ._spaces import _check_models, _check_n_iter, _subspaces
@@ -402,9 +403,11 @@ def run_tournament(
         warnings.filterwarnings("ignore", "One or more of the test scores are non-finite")
         search.fit(X_train, y_train)
     timings["search (cross-validation and winner refit)"] = time.perf_counter() - tick
-    failures = _failures(search, cv, X_train, y_train)
+    failures = _failures(search)
     for failure in failures:
         log(f"candidate of rank {failure['rank']} ({failure['model']}) failed: {failure['error']}")
+    for name, first in _failed_models(search, failures).items():
+        log(f"every candidate of model {name!r} failed; its first error: {first}")
 
     tick = time.perf_counter()
     winner_test = _scores(search.scorer_, search.best_estimator_, X_test, y_test)
@@ -536,47 +539,47 @@ def _predictions(estimator, X_test, y_test):
     return predictions
 
 
-def _failures(search, cv, X, y):
+def _failures(search):
     """The candidates with a NaN score on some fold, each with its error.
 
-    The error is recorded by fitting (and scoring) the candidate again on its
-    first failed fold in this process and catching what it raises.
+    The error is the search's record of the first failed fit of the candidate
+    (``fit_errors_``); a fold whose fit succeeded but whose score is NaN
+    says so.
     """
     results = search.cv_results_
     n_splits = search.n_splits_
     split_scores = np.column_stack(
         [results[f"split{k}_test_{search.refit}"] for k in range(n_splits)]
     )
-    failed = np.flatnonzero(np.isnan(split_scores).any(axis=1))
-    if len(failed) == 0:
-        return []
-    splits = list(cv.split(X, y))
-    estimators = {name: est for name, est, _ in search.estimator}
     failures = []
-    for index in failed:
-        name, params = results["model"][index], results["params"][index]
+    for index in np.flatnonzero(np.isnan(split_scores).any(axis=1)):
         folds = np.flatnonzero(np.isnan(split_scores[index]))
-        train, test = splits[folds[0]]
-        error = "the failure did not recur when the fit was repeated"
-        try:
-            estimator = clone(estimators[name]).set_params(**params)
-            estimator.fit(X.iloc[train], y.iloc[train])
-            for metric, scorer in search.scorer_.items():
-                score = scorer(estimator, X.iloc[test], y.iloc[test])
-                if np.isnan(score):
-                    error = f"metric {metric!r} is NaN"
-        except Exception as exc:  # noqa: BLE001 - this is what is being recorded
-            error = f"{type(exc).__name__}: {exc}"
+        errors = [search.fit_errors_[index, k] for k in folds if (index, k) in search.fit_errors_]
+        if errors:
+            error = _exception_text(errors[0])
+        else:
+            error = f"{search.refit} is NaN although the fit succeeded (the scorer failed or returned NaN)"
         failures.append(
             {
                 "rank": int(results[f"rank_test_{search.refit}"][index]),
-                "model": name,
-                "params": params,
+                "model": results["model"][index],
+                "params": results["params"][index],
                 "failed_folds": [int(k) for k in folds],
-                "error": error.strip(),
+                "error": error,
             }
         )
     return sorted(failures, key=lambda f: f["rank"])
+
+
+def _failed_models(search, failures):
+    """``{model: its first error}`` for the models whose every fit failed."""
+    names, counts = np.unique(search.cv_results_["model"], return_counts=True)
+    n_candidates = dict(zip(names, counts))
+    whole = {}
+    for failure in failures:
+        if len(failure["failed_folds"]) == search.n_splits_:
+            whole.setdefault(str(failure["model"]), []).append(failure["error"])
+    return {name: errors[0] for name, errors in whole.items() if len(errors) == n_candidates[name]}
 
 
 def _ensemble(search, spec, rank_by, task, cv):

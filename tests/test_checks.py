@@ -204,3 +204,87 @@ def test_run_ids_are_unique_under_concurrent_starts(tmp_path):
         ids = list(pool.map(start, range(n)))
     assert len(set(ids)) == n
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(ids)
+
+
+# ----------------------------------------------------------------------
+# Failed fits: kept on the search, and a model failing on every candidate
+# ----------------------------------------------------------------------
+def test_a_model_failing_on_every_candidate_gets_its_own_warning():
+    from sklearn.datasets import make_regression
+    from sklearn.exceptions import FitFailedWarning
+    from sklearn.linear_model import Ridge
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from distsearch import MultiModelSearchCV
+
+    X, y = make_regression(n_samples=60, n_features=4, random_state=0)
+    search = MultiModelSearchCV(
+        [
+            ("ridge", Ridge(), {"alpha": [0.1, 1.0]}),
+            # A Pipeline takes no sample_weight: each of its fits fails.
+            ("pipe", make_pipeline(StandardScaler(), Ridge()), {"ridge__alpha": [1.0, 10.0]}),
+        ],
+        cv=3,
+    )
+    with pytest.warns(FitFailedWarning) as caught:
+        search.fit(X, y, sample_weight=np.ones(60))
+    own = [str(w.message) for w in caught if "Every fit of model" in str(w.message)]
+    assert own == [
+        "Every fit of model 'pipe' failed (6 fits of 2 candidates); its first error: "
+        + search.fit_errors_[2, 0].strip().splitlines()[-1]
+        + " (all errors: fit_errors_)"
+    ]
+    assert own[0].split("its first error: ")[1].startswith(
+        "ValueError: Pipeline.fit does not accept the sample_weight parameter"
+    )
+    assert sorted(search.fit_errors_) == [(c, k) for c in (2, 3) for k in range(3)]
+    assert all(e.startswith("Traceback (most recent call last):") for e in search.fit_errors_.values())
+    assert list(search.cv_results_["model"][[2, 3]]) == ["pipe", "pipe"]
+    assert search.best_model_name_ == "ridge"
+    search.fit(X, y)
+    assert search.fit_errors_ == {}
+
+
+def test_the_tournament_reports_the_searchs_errors_without_refitting(tmp_path, monkeypatch):
+    config = write_case(
+        tmp_path,
+        rows_csv(30),
+        settings="n_splits = 3\n",
+        models="""
+from sklearn.linear_model import Ridge
+from tests_checks_models import FailsInFit
+contenders = [
+    ("ridge", Ridge(), {"alpha": [1.0]}),
+    ("fails", FailsInFit(), {"message": ["first", "second"]}),
+]
+""",
+    )
+    (tmp_path / "tests_checks_models.py").write_text(
+        textwrap.dedent(
+            """
+            import os
+            from sklearn.base import BaseEstimator, RegressorMixin
+
+            class FailsInFit(RegressorMixin, BaseEstimator):
+                '''Fails in a fit; counts its fits in a file named by an environment variable.'''
+
+                def __init__(self, message="x"):
+                    self.message = message
+
+                def fit(self, X, y):
+                    with open(os.environ["FITS_LOG"], "a") as log:
+                        log.write("fit\\n")
+                    raise RuntimeError(f"failed: {self.message}")
+            """
+        )
+    )
+    fits = tmp_path / "fits.log"
+    lines = []
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("FITS_LOG", str(fits))
+    run = run_tournament(config, n_jobs=1, output=tmp_path / "out", progress=False, log=lines.append)
+    # 2 candidates x 3 folds, each fitted once: no fit again in the driver.
+    assert fits.read_text().count("fit") == 6
+    assert [f["error"] for f in run.failures] == ["RuntimeError: failed: first", "RuntimeError: failed: second"]
+    assert "every candidate of model 'fails' failed; its first error: RuntimeError: failed: first" in lines

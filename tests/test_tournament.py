@@ -361,14 +361,20 @@ ensemble = {"method": "voting", "top_k": 3}
     )
     lines = []
     run = run_tournament(config, n_jobs=1, output=tmp_path / "out", progress=False, log=lines.append)
-    assert "candidate of rank 3 (ridge) failed: InvalidParameterError" in "\n".join(lines)
+    assert "candidate of rank 3 (ridge) failed: sklearn.utils._param_validation.InvalidParameterError" in "\n".join(
+        lines
+    )
     (failure,) = run.failures
     assert failure["model"] == "ridge" and failure["params"] == {"model__alpha": -1.0}
     assert failure["rank"] == 3 and failure["failed_folds"] == [0, 1, 2]
-    assert failure["error"].startswith("InvalidParameterError: The 'alpha' parameter of Ridge")
+    assert failure["error"].startswith(
+        "sklearn.utils._param_validation.InvalidParameterError: The 'alpha' parameter of Ridge"
+    )
     summary = (run.run_dir / "summary.txt").read_text()
     section = summary_section(summary, "Failed candidates")
-    assert section[1].startswith("  rank 3 ridge (alpha=-1) failed on fold(s) [0, 1, 2]: InvalidParameterError")
+    assert section[1].startswith(
+        "  rank 3 ridge (alpha=-1) failed on fold(s) [0, 1, 2]: sklearn.utils._param_validation.InvalidParameterError"
+    )
     rows = check_summary_against_cv_results(run.run_dir, ["r2"])
     assert rows[2]["r2 mean"] == "nan"
     # The ensemble leaves the failed candidate out.

@@ -42,6 +42,10 @@ worker, node or object loss, so that every retry is counted.
 
 import contextlib
 import importlib
+import multiprocessing
+import os
+import threading
+import time
 import uuid
 from collections import Counter
 from typing import NamedTuple
@@ -141,7 +145,37 @@ def _evaluate_task(shared, index, task):
 
 def _run_batch(shared, batch):
     """Evaluate a batch of ``(index, task)`` pairs on a worker."""
+    _exit_with_parent()
     return [_evaluate_task(shared, index, task) for index, task in batch]
+
+
+_WATCHING_PARENT = False
+
+
+def _exit_with_parent():
+    """In a loky worker, start a thread that ends the process with its parent.
+
+    loky's workers otherwise outlive a search killed with ``kill -9``: a
+    fit runs to its end and the worker waits for loky's idle timeout
+    (300 s). The thread polls ``os.getppid()`` once a second and exits the
+    worker when the process that started it is gone. Started by the first
+    batch a worker runs (a worker that never ran one still ends at the idle
+    timeout); not on Windows.
+    """
+    global _WATCHING_PARENT
+    if _WATCHING_PARENT or os.name == "nt":
+        return
+    if not multiprocessing.current_process().name.startswith("LokyProcess"):
+        return
+    _WATCHING_PARENT = True
+    parent = os.getppid()
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="distsearch-parent", daemon=True).start()
 
 
 def _check_backend(backend, address):

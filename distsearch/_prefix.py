@@ -23,7 +23,8 @@ Memory is bounded: each worker keeps stored outputs in a least-recently-used
 cache of at most ``_MEMORY_BUDGET`` bytes; an output bigger than that is not
 kept. Workers on the machine that runs the search also share outputs through
 a temporary folder holding at most ``_DISK_BUDGET`` bytes and deleted when the
-search ends, so a prefix fitted by one worker is loaded, not refitted, by
+search ends (or, when the search's process was killed, by the next search:
+the folder's name carries its pid), so a prefix fitted by one worker is loaded, not refitted, by
 another; workers elsewhere (remote dask or ray nodes) use their memory cache
 only. Sharing is skipped, and the pipeline fitted whole, for: anything but a
 plain ``Pipeline``; pipelines with ``memory`` or ``transform_input``; pairwise
@@ -64,6 +65,9 @@ from ._fit import _fit_and_score
 _MEMORY_BUDGET = 512 * 2**20
 # Bytes of transformed folds the workers of one machine share on disk.
 _DISK_BUDGET = 4 * 2**30
+
+# The spill folders: <temp dir>/distsearch-prefix-<pid of the search>-<random>.
+_FOLDER = "distsearch-prefix-"
 
 # The worker's cache: key -> (_FoldData, bytes); most recently used last.
 # The lock serves the threading backend.
@@ -177,7 +181,8 @@ def _shared_prefixes(tasks, todo, shared, n_jobs):
         chunk = groups[start : start + wave]
         order += [group[0] for group in chunk]
         order += [index for group in chunk for index in group[1:]]
-    folder = tempfile.mkdtemp(prefix="distsearch-prefix-") if plans else None
+    _remove_dead_folders()
+    folder = tempfile.mkdtemp(prefix=f"{_FOLDER}{os.getpid()}-") if plans else None
     try:
         yield {index: _PrefixPlan(plans[index], folder) for index in order}
     finally:
@@ -187,6 +192,28 @@ def _shared_prefixes(tasks, todo, shared, n_jobs):
             with _LOCK:
                 for key in keys & _MEMORY.keys():
                     del _MEMORY[key]
+
+
+def _remove_dead_folders():
+    """Remove the spill folders of searches whose process is gone.
+
+    A search killed with ``kill -9`` cannot delete its folder; the next
+    search of the same user on this machine does, recognising it by the
+    pid in its name. Not on Windows (no signal 0 to test a process with).
+    """
+    if os.name == "nt":
+        return
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(tempfile.gettempdir()):
+            pid = entry.name[len(_FOLDER) :].split("-", 1)[0]
+            if (
+                entry.name.startswith(_FOLDER)
+                and pid.isdigit()
+                and entry.is_dir(follow_symlinks=False)
+                and entry.stat(follow_symlinks=False).st_uid == os.getuid()
+                and not _pid_alive(int(pid))
+            ):
+                shutil.rmtree(entry.path, ignore_errors=True)
 
 
 def _plan(tasks, todo, shared):
@@ -439,6 +466,11 @@ def _holder_alive(lock):
             pid = int(file.read())
     except (OSError, ValueError):  # gone already, or its pid not written yet
         return True
+    return _pid_alive(pid)
+
+
+def _pid_alive(pid):
+    """Whether process ``pid`` exists (POSIX only)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

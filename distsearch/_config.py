@@ -6,20 +6,28 @@ whose module-level variables set up the tournament; every one is optional::
     data = {"kind": "mock_regression", "n_samples": 1000, "n_categorical_features": 2}
     contenders = [(name, estimator, param_space), ...]   # or contenders_spec
     n_iter = {"lightgbm": 5}        # per model; models left out: whole grid
-    n_splits = 5                    # cross-validation folds
+    n_splits = 5                    # cross-validation folds (1: one split of test_size)
     test_size = 0.2                 # held-out share, scored once at the end
     scoring = ["r2", "neg_root_mean_squared_error"]
     rank_by = "r2"                  # the metric that picks the winner
     ensemble = {"method": "voting", "top_k": 3}   # or None
 
 ``contenders_spec`` is the seed's form (see :func:`distsearch.from_contenders_spec`)
-and replaces ``contenders`` and ``n_iter``. Names starting with ``_`` and
+and replaces ``contenders`` and ``n_iter``. A seed config file (metaflow-helper's
+``randomized_config.py`` and its siblings) runs as it is: its settings
+``make_regression_init_kwargs`` (with ``n_numeric_features``) give the seed's
+rows, ``score_path`` the metric, ``n_splits = 1`` one shuffled train/validation
+split of ``test_size``; ``n_informative_numeric_features`` and
+``n_categorical_features`` only serve the file itself, and ``dependencies`` and
+``auto_open_figures`` (Metaflow and plotting) are ignored. Every seed setting
+read adds a line to ``notes``, which the run's summary lists. Names starting with ``_`` and
 imported modules, classes, functions and distributions are ignored; any other
 unknown name is an error, so that a misspelt key does not go unnoticed.
 Everything is checked before any model is fitted, and every error names the
 file, the key and what was expected (:class:`ConfigError`).
 """
 
+import importlib
 import importlib.util
 import numbers
 from dataclasses import dataclass, field
@@ -47,16 +55,17 @@ _KEYS = (
     "ensemble",
 )
 
-# Keys of the seed's config files, and what replaces them here.
-_SEED_KEYS = {
-    "n_numeric_features": "data = {'kind': 'mock_regression', 'n_features': ...}",
-    "n_informative_numeric_features": "data = {'kind': 'mock_regression', 'n_informative': ...}",
-    "n_categorical_features": "data = {'kind': 'mock_regression', 'n_categorical_features': ...}",
-    "make_regression_init_kwargs": "data = {'kind': 'mock_regression', <make_regression arguments>}",
-    "score_path": "scoring = 'r2' (a scikit-learn scorer name) and rank_by",
-    "dependencies": "nothing: install packages before the run",
-    "auto_open_figures": "nothing: the plots are written to the run folder",
-}
+# The seed's (metaflow-helper) settings: read as the seed read them (see
+# _seed_settings), or accepted and reported as ignored.
+_SEED_SETTINGS = (
+    "n_numeric_features",
+    "n_informative_numeric_features",
+    "n_categorical_features",
+    "make_regression_init_kwargs",
+    "score_path",
+    "dependencies",
+    "auto_open_figures",
+)
 
 
 class ConfigError(ValueError):
@@ -96,6 +105,7 @@ class _Config:
     scoring: object = None
     rank_by: str = None
     ensemble: dict = None
+    notes: list = field(default_factory=list)  # the seed settings and keys mapped
 
 
 def _default_config():
@@ -130,18 +140,89 @@ def _load_config(path):
         spec.loader.exec_module(module)
     except Exception as exc:
         raise ConfigError(source, None, f"could not run the file: {type(exc).__name__}: {exc}") from exc
-    settings = {}
+    settings, seed = {}, {}
     for name, value in vars(module).items():
         if name.startswith("_") or not _is_setting(value):
             continue
-        if name in _SEED_KEYS:
-            raise ConfigError(source, name, f"a key of the seed's format; use {_SEED_KEYS[name]}")
+        if name in _SEED_SETTINGS:
+            seed[name] = value
+            continue
         if name not in _KEYS:
-            raise ConfigError(source, name, f"unknown key; expected keys among {list(_KEYS)}")
+            raise ConfigError(
+                source, name, f"unknown key; expected keys among {list(_KEYS) + list(_SEED_SETTINGS)}"
+            )
         settings[name] = value
-    config = _Config(source=source, base_dir=path.parent, **settings)
+    notes = _seed_settings(seed, settings, lambda key, message: ConfigError(source, key, message))
+    config = _Config(source=source, base_dir=path.parent, notes=notes, **settings)
     _check_config(config)
     return config
+
+
+def _seed_settings(seed, settings, fail):
+    """Read the seed's settings into ``settings``; returns the notes on them.
+
+    ``make_regression_init_kwargs`` (and ``n_numeric_features``) become a
+    ``seed_regression`` data spec, ``score_path`` the scoring; the others
+    change nothing and are reported.
+    """
+    notes = []
+    if "make_regression_init_kwargs" in seed:
+        if "data" in settings:
+            raise fail("make_regression_init_kwargs", "give either data or make_regression_init_kwargs, not both")
+        settings["data"] = {"kind": "seed_regression", "make_regression_init_kwargs": seed["make_regression_init_kwargs"]}
+        notes.append(
+            "make_regression_init_kwargs -> data = {'kind': 'seed_regression', ...}: the seed's rows "
+            "(one make_regression per category, columns num_*, cat, concatenated in order)"
+        )
+        if "n_numeric_features" in seed:
+            settings["data"]["n_numeric_features"] = seed["n_numeric_features"]
+            notes.append("n_numeric_features -> the num_* columns (checked against each category's n_features)")
+    elif "n_numeric_features" in seed:
+        raise fail("n_numeric_features", "a seed setting that needs make_regression_init_kwargs (the seed's data)")
+    for name in ("n_informative_numeric_features", "n_categorical_features"):
+        if name in seed:
+            notes.append(f"{name}: no effect here (the seed's config file uses it to build make_regression_init_kwargs)")
+    if "score_path" in seed:
+        if "scoring" in settings:
+            raise fail("score_path", "give either scoring or score_path, not both")
+        name, scorer, note = _scorer_from_path(seed["score_path"], fail)
+        settings["scoring"] = {name: scorer}
+        notes.append(f"score_path {seed['score_path']!r} -> scoring = {name!r} ({note})")
+    if "dependencies" in seed:
+        notes.append("dependencies: ignored (the seed's flow pip-installed them; install packages before the run)")
+    if "auto_open_figures" in seed:
+        notes.append("auto_open_figures: ignored (the plots are written to the run folder, never opened)")
+    return notes
+
+
+def _scorer_from_path(path, fail):
+    """(name, scorer, note) for the seed's ``score_path``, a dotted metric function.
+
+    A scikit-learn metric becomes its scorer name (a loss its ``neg_`` scorer:
+    the seed maximised every metric); any other function ``f(y_true, y_pred)``
+    a scorer that maximises it, as the seed did.
+    """
+    from sklearn.metrics import get_scorer, make_scorer
+
+    if not (isinstance(path, str) and "." in path):
+        raise fail("score_path", f"expected a dotted metric function such as 'sklearn.metrics.r2_score', got {path!r}")
+    module_name, _, attribute = path.rpartition(".")
+    try:
+        function = getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError) as exc:
+        raise fail("score_path", f"cannot import {path!r}: {exc}") from None
+    if not callable(function):
+        raise fail("score_path", f"{path!r} is not a function")
+    matches = {}
+    for name in get_scorer_names():
+        scorer = get_scorer(name)
+        if getattr(scorer, "_score_func", None) is function and not getattr(scorer, "_kwargs", True):
+            matches[getattr(scorer, "_sign", 1)] = name
+    if 1 in matches:
+        return matches[1], matches[1], "the same metric, higher is better"
+    if -1 in matches:
+        return matches[-1], matches[-1], "a loss: minimised (the seed maximised every metric)"
+    return attribute, make_scorer(function), "maximised, as in the seed"
 
 
 def _check_config(config):
@@ -150,6 +231,8 @@ def _check_config(config):
     try:
         _check_data_spec(config.data)
     except DataSpecError as exc:
+        if exc.key and any(note.startswith("make_regression_init_kwargs") for note in config.notes):
+            raise fail(exc.key, str(exc)) from None  # the seed's own setting
         raise fail("data" + (f"['{exc.key}']" if exc.key else ""), str(exc)) from None
     if config.contenders is not None and config.contenders_spec is not None:
         raise fail("contenders_spec", "give either contenders or contenders_spec, not both")
@@ -157,8 +240,8 @@ def _check_config(config):
         raise fail("n_iter", "with contenders_spec, set '__n_iter' in each spec entry instead")
     if config.contenders is not None and not isinstance(config.contenders, (list, tuple)):
         raise fail("contenders", f"expected a list of (name, estimator, param_space), got {config.contenders!r}")
-    if not _is_int(config.n_splits) or config.n_splits < 2:
-        raise fail("n_splits", f"expected an int >= 2, got {config.n_splits!r}")
+    if not _is_int(config.n_splits) or config.n_splits < 1:
+        raise fail("n_splits", f"expected an int >= 1 (1: one train/validation split), got {config.n_splits!r}")
     if not (isinstance(config.test_size, float) and 0 < config.test_size < 1):
         raise fail("test_size", f"expected a float between 0 and 1, got {config.test_size!r}")
     if config.scoring is not None:
@@ -259,11 +342,20 @@ def _default_contenders(task, seed):
     ], {"lightgbm": 5, "keras": 5}
 
 
+def _seeded(estimator, space, seed):
+    """``estimator`` with ``random_state=seed`` if it has one left at None."""
+    params = estimator.get_params(deep=False)
+    if "random_state" in params and params["random_state"] is None and "random_state" not in space:
+        estimator = estimator.set_params(random_state=seed)
+    return estimator
+
+
 def _resolve(config, dataset, seed):
     """The contenders, n_iter, scoring and rank_by for this config and data.
 
     Fills the task-dependent defaults and checks the contenders against the
-    task; raises ConfigError.
+    task; raises ConfigError. The notes on a seed ``contenders_spec``'s
+    mappings are added to ``config.notes``.
 
     Returns
     -------
@@ -274,13 +366,18 @@ def _resolve(config, dataset, seed):
     """
     fail = lambda key, message: ConfigError(config.source, key, message)  # noqa: E731
     if config.contenders_spec is not None:
-        from . import from_contenders_spec
+        from ._contenders import _read_spec
 
         key = "contenders_spec"
         try:
-            models, n_iter = from_contenders_spec(config.contenders_spec)
+            models, n_iter, notes = _read_spec(config.contenders_spec)
         except (TypeError, ValueError, ImportError, AttributeError) as exc:
             raise fail(key, str(exc)) from None
+        config.notes += [note for note in notes if note not in config.notes]
+        # Seeded by --seed: a model the spec leaves unseeded gets the run's seed.
+        models = [
+            (name, _seeded(estimator, space, seed), space) for name, estimator, space in models
+        ]
     elif config.contenders is not None:
         key, models, n_iter = "contenders", list(config.contenders), config.n_iter
     else:

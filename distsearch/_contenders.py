@@ -20,7 +20,8 @@ import numbers
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-from scipy.stats import loguniform, randint
+
+from ._seed import FLAWS, SEED_MODELS, _translate_entry
 
 _MODEL_KEY = "__model"
 _N_ITER_KEY = "__n_iter"
@@ -65,6 +66,14 @@ def from_contenders_spec(contenders_spec):
         The older key forms ``'__init_kwargs__model__<name>'`` and
         ``'__fit_kwargs__model__<name>'`` are accepted too.
 
+        The seed's own helpers, ``'metaflow_helper.models.LightGBMRegressor'``
+        and ``'metaflow_helper.models.KerasRegressor'``, are read as
+        :class:`distsearch.models.LightGBMRegressor` and
+        :class:`distsearch.models.KerasRegressor` (metaflow-helper is never
+        imported), their keys mapped with the seed's meaning or dropped when
+        they have no effect here (``distsearch tournament`` lists each mapping
+        in its summary; the table is in the migration guide).
+
     Returns
     -------
     models : list of (str, estimator, dict)
@@ -100,6 +109,20 @@ def from_contenders_spec(contenders_spec):
     {'Ridge': None, 'Lasso': 3}
     >>> search = MultiModelSearchCV(models, n_iter=n_iter, random_state=0)
     """
+    return _read_spec(contenders_spec)[:2]
+
+
+def _read_spec(contenders_spec):
+    """``from_contenders_spec``, plus the notes on the seed entries it mapped.
+
+    Returns
+    -------
+    models, n_iter
+        As :func:`from_contenders_spec`.
+    notes : list of str
+        Each seed-key mapping made, once, then (when a seed model was mapped)
+        what distsearch does instead of the seed's flaws; empty otherwise.
+    """
     if isinstance(contenders_spec, Mapping):
         contenders_spec = [contenders_spec]
     if isinstance(contenders_spec, (str, bytes)) or not isinstance(
@@ -111,16 +134,17 @@ def from_contenders_spec(contenders_spec):
         )
     if len(contenders_spec) == 0:
         raise ValueError("contenders_spec is empty: give at least one model.")
-    models, n_iter, seen = [], {}, {}
+    models, n_iter, seen, notes = [], {}, {}, []
     for index, entry in enumerate(contenders_spec):
-        estimator, space, entry_n_iter = _read_entry(index, entry)
+        estimator, space, entry_n_iter, entry_notes = _read_entry(index, entry)
+        notes += [note for note in entry_notes if note not in notes]
         name = type(estimator).__name__
         seen[name] = seen.get(name, 0) + 1
         if seen[name] > 1:
             name = f"{name}_{seen[name]}"
         models.append((name, estimator, space))
         n_iter[name] = entry_n_iter
-    return models, n_iter
+    return models, n_iter, (notes + [FLAWS] if notes else [])
 
 
 def _read_entry(index, entry):
@@ -130,6 +154,9 @@ def _read_entry(index, entry):
             f"contenders_spec[{index}] must be a dict; got {type(entry).__name__}."
         )
     where = f"contenders_spec[{index}] ({_model_path(entry)})"
+    notes = []
+    if _model_path(entry) in SEED_MODELS:
+        entry, notes = _translate_entry(where, _model_path(entry), entry)
     if _MODEL_KEY not in entry:
         raise ValueError(f"{where}: missing the key {_MODEL_KEY!r} (dotted class path).")
     estimator = _import_estimator(where, entry[_MODEL_KEY])
@@ -157,7 +184,7 @@ def _read_entry(index, entry):
             )
         space[name] = _check_values(where, key, values)
         origin[name] = key
-    return estimator, space, _check_n_iter(where, entry.get(_N_ITER_KEY))
+    return estimator, space, _check_n_iter(where, entry.get(_N_ITER_KEY)), notes
 
 
 def _model_path(entry):
@@ -240,22 +267,20 @@ def _check_n_iter(where, value):
 
 
 def randomized_contenders_spec(n_iter=5, max_iterations=10_000):
-    """The seed's ``randomized_config`` contenders, on the distsearch helpers.
+    """The seed's ``randomized_config.py`` contenders, on the distsearch helpers.
 
-    Translated from the seed project's ``randomized_config.py``:
-
-    - LightGBM: ``learning_rate ~ loguniform(1e-2, 1e-1)``,
-      ``max_depth ~ randint(1, 4)``, up to ``max_iterations`` rounds,
-      early stopping after 10 rounds. The seed's fit arguments
-      ``eval_metric='mse'`` (LightGBM's default l2 for regression) and
-      ``verbose=0`` are dropped.
-    - Keras: ``hidden_layer_sizes`` in ``(), (15,), (15, 15), (225,)``
-      (the seed's ``dense_layer_widths``; ReLU hidden layers where the seed's
-      were linear), ``l1`` and ``l2 ~ loguniform(1e-8, 1e-2)``, up to
-      ``max_iterations`` epochs, ``validation_fraction=0.2`` (the seed's
-      ``validation_split``), ``patience=10``, ``min_delta=0.1``. Stopping
-      monitors the validation loss (mean squared error plus the penalties)
-      where the seed monitored ``val_mse``.
+    The seed's ``contenders_spec`` (metaflow-helper v0.0.1,
+    ``examples/model-selection/randomized_config.py``, kept verbatim in
+    ``distsearch._seed.SEED_RANDOMIZED_CONTENDERS_SPEC``) read key by key as
+    :func:`from_contenders_spec` reads it: LightGBM with ``learning_rate ~
+    loguniform(1e-2, 1e-1)``, ``max_depth ~ randint(1, 4)`` and early stopping
+    after 10 rounds; Keras with ``hidden_layer_sizes`` in ``(), (15,), (15, 15),
+    (225,)`` (the seed's ``dense_layer_widths``), ``l1`` and ``l2 ~
+    loguniform(1e-8, 1e-2)``, ``batch_size=32`` (the seed's None),
+    ``validation_fraction=0.2`` (``validation_split``), ``patience=10``,
+    ``min_delta=0.1``. Keys with no effect here (LightGBM's ``eval_metric='mse'``
+    and fit ``verbose``, Keras's ``build_model``, ``metric`` and ``monitor``)
+    are dropped; the seed's flaws are not kept (see ``distsearch._seed.FLAWS``).
 
     Parameters
     ----------
@@ -267,26 +292,26 @@ def randomized_contenders_spec(n_iter=5, max_iterations=10_000):
     Returns
     -------
     contenders_spec : list of dict
-        A new list, for :func:`from_contenders_spec`.
+        A new list in distsearch's keys, for :func:`from_contenders_spec`.
+
+    Examples
+    --------
+    >>> from distsearch._contenders import randomized_contenders_spec
+    >>> lightgbm, keras = randomized_contenders_spec(n_iter=2, max_iterations=50)
+    >>> lightgbm["__model"], lightgbm["__n_iter"], lightgbm["__model__init_kwargs__n_estimators"]
+    (['distsearch.models.LightGBMRegressor'], 2, [50])
+    >>> keras["__model__init_kwargs__batch_size"], keras["__model__init_kwargs__validation_fraction"]
+    ([32], [0.2])
     """
-    return [
-        {
-            "__model": ["distsearch.models.LightGBMRegressor"],
-            "__n_iter": n_iter,
-            "__model__init_kwargs__learning_rate": loguniform(1e-2, 1e-1),
-            "__model__init_kwargs__max_depth": randint(1, 4),
-            "__model__init_kwargs__n_estimators": [max_iterations],
-            "__model__fit_kwargs__early_stopping_rounds": [10],
-        },
-        {
-            "__model": ["distsearch.models.KerasRegressor"],
-            "__n_iter": n_iter,
-            "__model__init_kwargs__hidden_layer_sizes": [(), (15,), (15, 15), (225,)],
-            "__model__init_kwargs__l1": loguniform(1e-8, 1e-2),
-            "__model__init_kwargs__l2": loguniform(1e-8, 1e-2),
-            "__model__fit_kwargs__epochs": [max_iterations],
-            "__model__fit_kwargs__validation_fraction": [0.2],
-            "__model__fit_kwargs__patience": [10],
-            "__model__fit_kwargs__min_delta": [0.1],
-        },
-    ]
+    from ._seed import SEED_RANDOMIZED_CONTENDERS_SPEC
+
+    spec = []
+    for index, entry in enumerate(SEED_RANDOMIZED_CONTENDERS_SPEC):
+        path = _model_path(entry)
+        entry, _ = _translate_entry(f"contenders_spec[{index}] ({path})", path, entry)
+        entry["__n_iter"] = n_iter
+        for name in ("n_estimators", "epochs"):
+            if f"__model__init_kwargs__{name}" in entry:
+                entry[f"__model__init_kwargs__{name}"] = [max_iterations]
+        spec.append(entry)
+    return spec

@@ -7,6 +7,15 @@ A data spec is a dict with a ``kind``:
   category, each with its own coefficients) concatenated, with a categorical
   column ``cat`` naming the set when there are two or more. The other keys are
   ``make_regression`` arguments (``n_samples`` is per category).
+- ``"seed_regression"``: exactly the seed's rows (metaflow-helper's
+  ``generate_data``): ``make_regression_init_kwargs`` maps each category key
+  to its own :func:`~sklearn.datasets.make_regression` arguments (their
+  ``random_state`` included); each call gives columns ``num_0..``, a ``cat``
+  column holding the key (even with one category) and the target, and the
+  frames are concatenated in the dict's order. A category without a
+  ``random_state`` is seeded from the tournament's seed (the seed's was
+  unseeded). ``n_numeric_features``, when given, must equal every
+  category's ``n_features``.
 - ``"mock_classification"``: :func:`~sklearn.datasets.make_classification`.
 - ``"mock_multilabel"``: :func:`~sklearn.datasets.make_multilabel_classification`.
 - ``"file"``: a CSV or Parquet file (``path``) with a named ``target`` column
@@ -72,7 +81,7 @@ def _check_data_spec(spec):
     """Validate a data spec without loading anything; raises DataSpecError."""
     if not isinstance(spec, dict):
         raise DataSpecError(None, f"expected a dict with a 'kind' key, got {spec!r}")
-    kinds = sorted([*_MAKERS, "file"])
+    kinds = sorted([*_MAKERS, "file", "seed_regression"])
     kind = spec.get("kind")
     if kind not in kinds:
         raise DataSpecError("kind", f"expected one of {kinds}, got {kind!r}")
@@ -99,6 +108,9 @@ def _check_data_spec(spec):
             raise DataSpecError(
                 "path", f"expected a .csv or .parquet file, got {spec['path']!r}"
             )
+    elif kind == "seed_regression":
+        allowed = {"kind", "make_regression_init_kwargs", "n_numeric_features"}
+        _check_seed_regression(spec)
     else:
         allowed = {"kind"} | _maker_keys(kind)
     unknown = sorted(set(spec) - allowed)
@@ -112,6 +124,35 @@ def _check_data_spec(spec):
             isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 1
         ):
             raise DataSpecError(key, f"expected an int >= 1, got {value!r}")
+
+
+def _check_seed_regression(spec):
+    """Check a ``seed_regression`` spec's categories; raises DataSpecError."""
+    key = "make_regression_init_kwargs"
+    categories = spec.get(key)
+    if not (isinstance(categories, dict) and categories):
+        raise DataSpecError(
+            key, f"expected a non-empty dict of category -> make_regression arguments, got {categories!r}"
+        )
+    allowed = set(inspect.signature(make_regression).parameters)
+    widths = set()
+    for category, kwargs in categories.items():
+        where = f"{key}[{category!r}]"
+        if not isinstance(kwargs, dict):
+            raise DataSpecError(where, f"expected a dict of make_regression arguments, got {kwargs!r}")
+        unknown = sorted(set(kwargs) - allowed)
+        if unknown:
+            raise DataSpecError(
+                where, f"{unknown[0]!r} is not a make_regression argument; they are {sorted(allowed)}"
+            )
+        widths.add(kwargs.get("n_features", 100))
+    if len(widths) > 1:
+        raise DataSpecError(key, f"every category needs the same n_features, got {sorted(widths)}")
+    n_numeric = spec.get("n_numeric_features")
+    if n_numeric is not None and n_numeric not in widths:
+        raise DataSpecError(
+            "n_numeric_features", f"is {n_numeric!r}, but the categories have n_features {widths.pop()}"
+        )
 
 
 def _seed(seed, index):
@@ -128,6 +169,22 @@ def _mock_regression(spec, seed):
         frame = pd.DataFrame(X, columns=[f"num_{j}" for j in range(X.shape[1])])
         if n_categories > 1:
             frame["cat"] = f"type_{i}"
+        frame["target"] = y
+        frames.append(frame)
+    frame = pd.concat(frames, ignore_index=True)
+    return frame.drop(columns="target"), frame["target"]
+
+
+def _seed_regression(spec, seed):
+    """The seed's ``generate_data``: one make_regression per category, in order."""
+    frames = []
+    for i, (category, kwargs) in enumerate(spec["make_regression_init_kwargs"].items()):
+        kwargs = dict(kwargs)
+        kwargs.setdefault("random_state", _seed(seed, i))
+        kwargs["coef"] = False  # the seed discards the coefficients
+        X, y = make_regression(**kwargs)
+        frame = pd.DataFrame(X, columns=[f"num_{j}" for j in range(X.shape[1])])
+        frame["cat"] = category
         frame["target"] = y
         frames.append(frame)
     frame = pd.concat(frames, ignore_index=True)
@@ -196,6 +253,9 @@ def _load_data(spec, seed, base_dir=None):
     else:
         if kind == "mock_regression":
             X, y = _mock_regression(spec, seed)
+            task = "regression"
+        elif kind == "seed_regression":
+            X, y = _seed_regression(spec, seed)
             task = "regression"
         else:
             X, y = _mock_classification(spec, seed, _MAKERS[kind])

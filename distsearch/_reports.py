@@ -135,6 +135,11 @@ def summary_text(run, timings):
         f"config: {run.source}" + ("  (--quick size)" if run.quick else ""),
         f"seed: {run.seed}   backend: {run.backend}   n_jobs: {run.n_jobs}",
         "",
+    ]
+    if run.notes:
+        lines += ["Seed config (metaflow-helper format): what each setting and key became"]
+        lines += [f"  {note}" for note in run.notes] + [""]
+    lines += [
         "Data set",
         _indent(run.dataset.description),
         f"  held-out test set: {run.n_test} rows (seeded split); search on the other {run.n_train}",

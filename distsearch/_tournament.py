@@ -45,7 +45,14 @@ from sklearn.ensemble import (
     VotingRegressor,
 )
 from sklearn.impute import SimpleImputer
-from sklearn.model_selection import KFold, ParameterGrid, StratifiedKFold, train_test_split
+from sklearn.model_selection import (
+    KFold,
+    ParameterGrid,
+    ShuffleSplit,
+    StratifiedKFold,
+    StratifiedShuffleSplit,
+    train_test_split,
+)
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
@@ -111,6 +118,7 @@ class _Run:
     final_path: Path
     versions: dict
     timings: dict = field(default_factory=dict)
+    notes: list = field(default_factory=list)  # the config's seed mappings
 
 
 def _versions():
@@ -361,14 +369,13 @@ def run_tournament(
     run_id, run_dir = _make_run_dir(output, resume)
     log(f"distsearch tournament {run_id}: {config.source}" + (" (--quick)" if quick else ""))
     log(dataset.description)
+    for note in config.notes:
+        log(f"seed config: {note}")
 
     X_train, X_test, y_train, y_test = held_out_split(
         dataset.X, dataset.y, dataset.task, config.test_size, seed
     )
-    if dataset.task == "classification":
-        cv = StratifiedKFold(n_splits, shuffle=True, random_state=seed)
-    else:
-        cv = KFold(n_splits, shuffle=True, random_state=seed)
+    cv = _cv(n_splits, config.test_size, dataset.task, seed)
 
     pipelines = [(name, _pipeline(est, dataset), _prefixed(space)) for name, est, space in models]
     search = MultiModelSearchCV(
@@ -451,12 +458,22 @@ def run_tournament(
         final_path=final_path,
         versions=versions,
         timings=timings,
+        notes=config.notes,
     )
     tick = time.perf_counter()
     write_reports(run, total_seconds=lambda: time.perf_counter() - started, reports_started=tick)
     log(leaderboard_text(run))
     log(f"run folder: {run_dir}")
     return run
+
+
+def _cv(n_splits, test_size, task, seed):
+    """Shuffled, seeded folds; ``n_splits=1``: one split, ``test_size`` for validation (the seed's)."""
+    classification = task == "classification"
+    if n_splits == 1:
+        splitter = StratifiedShuffleSplit if classification else ShuffleSplit
+        return splitter(1, test_size=test_size, random_state=seed)
+    return (StratifiedKFold if classification else KFold)(n_splits, shuffle=True, random_state=seed)
 
 
 def _new_run_id(output):

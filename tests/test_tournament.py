@@ -385,9 +385,9 @@ ensemble = {"method": "voting", "top_k": 3}
 @pytest.mark.parametrize(
     "text, key, expected",
     [
-        ("n_splits = 1\n", "n_splits", "expected an int >= 2, got 1"),
+        ("n_splits = 0\n", "n_splits", "expected an int >= 1 (1: one train/validation split), got 0"),
         ("n_split = 5\n", "n_split", "unknown key"),
-        ("score_path = 'sklearn.metrics.r2_score'\n", "score_path", "use scoring = 'r2'"),
+        ("score_path = 'r2'\n", "score_path", "expected a dotted metric function"),
         ("test_size = 20\n", "test_size", "expected a float between 0 and 1, got 20"),
         ("scoring = 'r_two'\n", "scoring", "'r_two' is not a scikit-learn scorer name"),
         ("scoring = ['r2']\nrank_by = 'mae'\n", "rank_by", "expected one of the scoring metrics ['r2']"),
@@ -441,7 +441,7 @@ def test_examples_are_valid_configs(name):
 
 def test_bad_config_error_from_the_python_api(tmp_path):
     config = write_config(tmp_path, "n_splits = 'five'\n")
-    with pytest.raises(ConfigError, match=r"config.py: n_splits: expected an int >= 2, got 'five'") as info:
+    with pytest.raises(ConfigError, match=r"config.py: n_splits: expected an int >= 1 \(1: one train/validation split\), got 'five'") as info:
         run_tournament(config, output=tmp_path / "out")
     assert info.value.key == "n_splits"
 

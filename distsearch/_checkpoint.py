@@ -274,6 +274,7 @@ def _secret():
         try:
             with open(path, "rb") as file:
                 text = file.read().strip()
+                mode = os.fstat(file.fileno()).st_mode
         except FileNotFoundError:
             text = None
         except OSError as exc:
@@ -288,6 +289,14 @@ def _secret():
                     f"The checkpoint key file {path} is not a key distsearch "
                     "wrote (64 hexadecimal digits); delete it (records written "
                     f"under it are then refitted) or point ${_KEY_ENV} elsewhere."
+                )
+            if os.name != "nt" and mode & 0o077:
+                warnings.warn(
+                    f"The checkpoint key file {path} can be read or written by "
+                    f"other users (mode {mode & 0o777:o}), who could then forge "
+                    f"checkpoint records: chmod 600 {path}",
+                    UserWarning,
+                    stacklevel=4,
                 )
             return key
         if text is None:

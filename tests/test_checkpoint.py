@@ -304,6 +304,26 @@ def test_edited_score_is_detected(dirs):
     assert_same_results(first.cv_results_, second.cv_results_)
 
 
+def test_key_file_outside_the_folder_created_private(dirs, tmp_path, monkeypatch):
+    logs, checkpoint = dirs
+    key = tmp_path / "config" / "distsearch" / "checkpoint.key"
+    monkeypatch.setenv("DISTSEARCH_CHECKPOINT_KEY_FILE", str(key))
+    X, y = data()
+    first = search(logs, checkpoint).fit(X, y)
+    assert len(bytes.fromhex(key.read_text())) == 32
+    if os.name != "nt":
+        assert key.stat().st_mode & 0o777 == 0o600
+        key.chmod(0o644)
+        with pytest.warns(UserWarning, match="can be read or written by other users"):
+            search(logs, checkpoint).fit(X, y)
+    # Under another key every record fails its check and is refitted.
+    monkeypatch.setenv("DISTSEARCH_CHECKPOINT_KEY_FILE", str(tmp_path / "other.key"))
+    with pytest.warns(UserWarning, match="written under another key"):
+        second = search(logs, checkpoint).fit(X, y)
+    assert n_fits(logs) == 24
+    assert_same_results(first.cv_results_, second.cv_results_)
+
+
 LOCAL_MODEL = '''
 from sklearn.linear_model import Ridge
 

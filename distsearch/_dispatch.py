@@ -4,11 +4,13 @@ The search's work is a set of small :class:`_Task` tuples (candidate index,
 fold index, model index, parameters), handed out one at a time by a
 :class:`distsearch._schedule._TaskQueue` (longest expected fit first), and one
 :class:`_Shared` bundle of everything the tasks have in common (the data, the
-folds, the unfitted models, the scorer). :func:`_iter_results` evaluates every
-task of the queue with :func:`_evaluate_task`, tells the queue each finished
-task's time and yields each result with its task's index as it finishes; the
-search puts them back in task order, so its results never depend on where or
-in which order the fits ran.
+folds, the unfitted models, the scorer). A :class:`_Session` is the engine of
+one fit: opened once (workers started, the bundle sent), it runs any number of
+rounds; :meth:`_Session.run` evaluates every task of a round's queue with
+:func:`_evaluate_task`, tells the queue each finished task's time and yields
+each result with its task's index as it finishes; the search puts them back
+in task order, so its results never depend on where or in which order the
+fits ran.
 
 Backends
 --------
@@ -143,9 +145,17 @@ def _evaluate_task(shared, index, task):
     return index, result
 
 
-def _run_batch(shared, batch):
-    """Evaluate a batch of ``(index, task)`` pairs on a worker."""
+def _run_batch(shared, batch, round=None):
+    """Evaluate a batch of ``(index, task)`` pairs on a worker.
+
+    ``round`` holds the fields of ``shared`` that the batch's round of the
+    search changes (its ``n_candidates``, and its ``splits`` when the round
+    has its own folds); the data travel once per fit, the round's small
+    part once per round.
+    """
     _exit_with_parent()
+    if round:
+        shared = shared._replace(**round)
     return [_evaluate_task(shared, index, task) for index, task in batch]
 
 
@@ -206,23 +216,20 @@ def _check_backend(backend, address):
             ) from exc
 
 
-def _iter_results(
-    queue,
-    shared,
-    *,
-    backend=None,
-    address=None,
-    n_jobs=None,
-    pre_dispatch="2*n_jobs",
-    retried=None,
-):
-    """Evaluate every task on ``backend``.
+class _Session:
+    """The engine of one fit, opened once and used by every round.
+
+    Opening starts (or joins) what ``backend`` names and sends the data
+    bundle to the workers once: a :class:`joblib.Parallel` kept open (the
+    same loky workers for every round), a dask client (a ``LocalCluster``
+    started for the fit is started once, however many rounds run), or a
+    ray session. Closing releases what opening made. Between the two,
+    :meth:`run` runs the tasks of one round.
 
     Parameters
     ----------
-    queue : distsearch._schedule._TaskQueue
-        The tasks to run; told the time of each finished one.
     shared : _Shared
+        The data bundle of the fit (its ``splits`` are the search's folds).
     backend : {None, 'loky', 'threading', 'dask', 'ray'}
         None uses the active joblib backend.
     address : str or None
@@ -231,40 +238,85 @@ def _iter_results(
         Fits run at once under joblib; for a dask or ray cluster started
         here, its number of single-threaded worker processes.
     pre_dispatch : as for :class:`joblib.Parallel` (joblib backends only)
-    retried : set or None
-        Filled with the indices of the tasks that were run again because
-        their worker was lost.
-
-    Yields
-    ------
-    index, result : int, dict
-        Each task's index and its result, as soon as it finishes (not in
-        task order), so that the caller can record progress and keep
-        finished results while the search runs.
     """
-    retried = set() if retried is None else retried
-    if backend == "dask":
-        with _dask_client(address, n_jobs) as client:
-            engine = _DaskEngine(client, shared)
-            yield from _told(queue, _iter_remote(queue, engine, retried))
-    elif backend == "ray":
-        with _ray_session(address, n_jobs):
-            yield from _told(queue, _iter_remote(queue, _RayEngine(shared), retried))
-    else:
-        config = {} if backend is None else {"backend": backend}
-        with parallel_config(**config):
-            n_slots = max(1, effective_n_jobs(n_jobs))
-        parallel = Parallel(
-            n_jobs=n_jobs,
-            pre_dispatch=pre_dispatch,
-            batch_size=1,  # the queue's batches, not joblib's
-            return_as="generator_unordered",
-            **config,
-        )
+
+    def __init__(self, shared, *, backend=None, address=None, n_jobs=None,
+                 pre_dispatch="2*n_jobs"):
+        self.shared = shared
+        self._backend = backend
+        self._address = address
+        self._n_jobs = n_jobs
+        self._pre_dispatch = pre_dispatch
+        self._stack = None
+        self._engine = None
+        self._parallel = None
+
+    def __enter__(self):
+        self._stack = contextlib.ExitStack()
+        try:
+            if self._backend == "dask":
+                client = self._stack.enter_context(
+                    _dask_client(self._address, self._n_jobs)
+                )
+                self._engine = _DaskEngine(client, self.shared)
+                self._stack.callback(self._engine.close)
+            elif self._backend == "ray":
+                self._stack.enter_context(_ray_session(self._address, self._n_jobs))
+                self._engine = _RayEngine(self.shared)
+                self._stack.callback(self._engine.close)
+            else:
+                config = {} if self._backend is None else {"backend": self._backend}
+                with parallel_config(**config):
+                    self._n_slots = max(1, effective_n_jobs(self._n_jobs))
+                self._parallel = Parallel(
+                    n_jobs=self._n_jobs,
+                    pre_dispatch=self._pre_dispatch,
+                    batch_size=1,  # the queue's batches, not joblib's
+                    return_as="generator_unordered",
+                    **config,
+                )
+                self._stack.enter_context(self._parallel)
+        except BaseException:
+            self._stack.close()
+            raise
+        return self
+
+    def __exit__(self, *exc_info):
+        return self._stack.__exit__(*exc_info)
+
+    def run(self, queue, round=None, retried=None):
+        """Evaluate every task of ``queue``; yield ``(index, result)`` pairs.
+
+        Parameters
+        ----------
+        queue : distsearch._schedule._TaskQueue
+            The tasks of the round; told the time of each finished one.
+        round : dict or None
+            The fields of the bundle this round changes (see
+            :func:`_run_batch`).
+        retried : set or None
+            Filled with the indices of the tasks that were run again because
+            their worker was lost.
+
+        Yields
+        ------
+        index, result : int, dict
+            Each task's index and its result, as soon as it finishes (not in
+            task order), so that the caller can record progress and keep
+            finished results while the search runs.
+        """
+        retried = set() if retried is None else retried
+        if self._engine is not None:
+            self._engine.set_round(round)
+            yield from _told(queue, _iter_remote(queue, self._engine, retried))
+            return
+        n_slots = self._n_slots
         # joblib pulls batches from this generator (in its own thread) as
         # workers free up, so each batch is made from the latest estimates.
         batches = iter(lambda: queue.take(_TARGET_BATCH_SECONDS, n_slots), [])
-        results = parallel(delayed(_run_batch)(shared, batch) for batch in batches)
+        results = self._parallel(
+            delayed(_run_batch)(self.shared, batch, round) for batch in batches
+        )
         yield from _told(queue, (pair for batch in results for pair in batch))
 
 
@@ -313,7 +365,6 @@ def _iter_remote(queue, engine, retried):
     finally:
         if in_flight:
             engine.cancel(list(in_flight))
-        engine.close()
 
 
 # ----------------------------------------------------------------------
@@ -347,7 +398,7 @@ def _dask_client(address, n_jobs):
         yield client
 
 
-def _run_batch_announced(shared, batch, topic):
+def _run_batch_announced(shared, batch, topic, round=None):
     """:func:`_run_batch` on a dask worker, first logging the batch's start.
 
     The event (the batch's first task index) reaches the search's client
@@ -357,7 +408,7 @@ def _run_batch_announced(shared, batch, topic):
     from distributed import get_worker
 
     get_worker().log_event(topic, batch[0][0])
-    return _run_batch(shared, batch)
+    return _run_batch(shared, batch, round)
 
 
 class _DaskEngine:
@@ -379,6 +430,13 @@ class _DaskEngine:
         self._topic = f"distsearch-{uuid.uuid4().hex}"
         self._starts = Counter()
         client.subscribe_topic(self._topic, self._on_start)
+        self._round = None
+
+    def set_round(self, round):
+        """Send the round's part of the bundle to every worker, once."""
+        self._round = None
+        if round:
+            [self._round] = self._client.scatter([round], broadcast=True, hash=False)
 
     def _on_start(self, event):
         _, first_index = event
@@ -386,7 +444,12 @@ class _DaskEngine:
 
     def submit(self, batch):
         future = self._client.submit(
-            _run_batch_announced, self._shared, batch, self._topic, pure=False
+            _run_batch_announced,
+            self._shared,
+            batch,
+            self._topic,
+            self._round,
+            pure=False,
         )
         self._done.add(future)
         return future
@@ -412,7 +475,7 @@ class _DaskEngine:
 
     def close(self):
         self._client.unsubscribe_topic(self._topic)
-        self._shared = None
+        self._shared = self._round = None
 
 
 # ----------------------------------------------------------------------
@@ -464,9 +527,14 @@ class _RayEngine:
             exc.LocalRayletDiedError,
             exc.OutOfMemoryError,
         )
+        self._round = None
+
+    def set_round(self, round):
+        """Put the round's part of the bundle in the object store, once."""
+        self._round = self._ray.put(round) if round else None
 
     def submit(self, batch):
-        return self._run.remote(self._shared, batch)
+        return self._run.remote(self._shared, batch, self._round)
 
     def next_done(self, handles):
         [ready], _ = self._ray.wait(handles, num_returns=1)
@@ -491,4 +559,4 @@ class _RayEngine:
             self._ray.cancel(ref, force=True)
 
     def close(self):
-        self._shared = None
+        self._shared = self._round = None

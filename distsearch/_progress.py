@@ -46,17 +46,33 @@ class _Progress:
         self._fold_scores = {}
         self.best = -math.inf
 
-    def update(self, task, result):
-        """Count the finished fit ``task`` with its ``_fit_and_score`` result."""
+    def extend(self, n_candidates, description=None):
+        """Add the fits of ``n_candidates`` more candidates (a new round).
+
+        ``description`` (e.g. ``"round 2"``) replaces the bar's label.
+        """
+        if self._bar is None:
+            return
+        self._bar.total += n_candidates * self._n_splits
+        if description is not None:
+            self._bar.set_description(description, refresh=False)
+        self._bar.refresh()
+
+    def update(self, cand_idx, result):
+        """Count a finished fit of candidate ``cand_idx`` with its result.
+
+        ``cand_idx`` numbers the candidates of the whole fit (all rounds);
+        ``result`` is the fit's ``_fit_and_score`` dict.
+        """
         if self._bar is None:
             return
         score = result["test_scores"]
         if isinstance(score, dict):
             score = score.get(self._metric, next(iter(score.values())))
-        scores = self._fold_scores.setdefault(task.cand_idx, [])
+        scores = self._fold_scores.setdefault(cand_idx, [])
         scores.append(score)
         if len(scores) == self._n_splits:
-            del self._fold_scores[task.cand_idx]
+            del self._fold_scores[cand_idx]
             mean = sum(scores) / len(scores)
             if mean > self.best:  # False for NaN (a failed fit)
                 self.best = mean

@@ -109,6 +109,10 @@ class _TaskQueue:
     estimators : list
         The unfitted model of each model index (their default parameters
         enter the static cost).
+    rates : tuple or None
+        :meth:`rates` of the queue of an earlier round of the same search:
+        the seconds per cost unit measured then inform this round's
+        estimates before any of its own fits finish.
 
     Notes
     -----
@@ -120,7 +124,7 @@ class _TaskQueue:
     candidate: O(log n + number of models).
     """
 
-    def __init__(self, tasks, finished, estimators):
+    def __init__(self, tasks, finished, estimators, rates=None):
         self._lock = threading.Lock()
         self._tasks = tasks
         self._n_splits = tasks.n_splits
@@ -133,6 +137,9 @@ class _TaskQueue:
         self._model_seconds = [0.0] * len(estimators)
         self._model_units = [0.0] * len(estimators)
         self._total_seconds = self._total_units = 0.0
+        if rates is not None:
+            seconds, units, self._total_seconds, self._total_units = rates
+            self._model_seconds, self._model_units = list(seconds), list(units)
         self._pending = {}  # cand_idx -> deque of fold indices to run
         for index, result in enumerate(finished):
             if result is None:
@@ -161,6 +168,19 @@ class _TaskQueue:
             _estimated_cost({**defaults[model_idx], **params})
             for model_idx, params in candidates
         ]
+
+    def rates(self):
+        """The measured seconds and cost units, per model and in all.
+
+        Passed as ``rates`` to the queue of the search's next round.
+        """
+        with self._lock:
+            return (
+                tuple(self._model_seconds),
+                tuple(self._model_units),
+                self._total_seconds,
+                self._total_units,
+            )
 
     def static_order(self):
         """The indices of the tasks to run, most expensive static cost first.

@@ -13,10 +13,6 @@ from sklearn.metrics import check_scoring
 from sklearn.metrics._scorer import _check_multimetric_scoring, _MultimetricScorer
 from sklearn.model_selection import check_cv
 from sklearn.model_selection._search import BaseSearchCV
-from sklearn.model_selection._validation import (
-    _insert_error_scores,
-    _warn_or_raise_about_fit_failures,
-)
 from sklearn.utils import get_tags
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.metadata_routing import (
@@ -27,12 +23,9 @@ from sklearn.utils.metadata_routing import (
 from sklearn.utils._repr_html.estimator import _VisualBlock
 from sklearn.utils.validation import _check_method_params, check_is_fitted, indexable
 
-from ._checkpoint import _Checkpoint
-from ._dispatch import _check_backend, _iter_results, _Shared
-from ._fit import _exception_text
-from ._prefix import _shared_prefixes
-from ._progress import _check_progress, _Progress
-from ._schedule import _Tasks, _TaskQueue
+from ._dispatch import _check_backend
+from ._progress import _check_progress
+from ._runtime import _Runtime
 from ._spaces import (
     _check_models,
     _check_n_iter,
@@ -331,7 +324,16 @@ class MultiModelSearchCV(BaseSearchCV):
 
     def _models(self):
         """The validated models; raises on bad input (see ``_check_models``)."""
-        models = _check_models(self.estimator, self.param_grid)
+        param_grid = self.param_grid
+        if (
+            param_grid is None
+            and not self._multi_model
+            and type(self)._run_search is not MultiModelSearchCV._run_search
+        ):
+            # A subclass choosing its own candidates (as scikit-learn's
+            # test_custom_run_search) needs no grid.
+            param_grid = {}
+        models = _check_models(self.estimator, param_grid)
         if self._multi_model:
             clash = [m.name for m in models if m.name in _RESERVED_NAMES]
             if clash:
@@ -474,18 +476,18 @@ class MultiModelSearchCV(BaseSearchCV):
                     "values on every model, or pass a scorer as scoring."
                 )
 
-    def _run_search(self, evaluate_candidates):  # pragma: no cover
-        # ``fit`` is overridden: the candidates of all models are dispatched
-        # at once, which BaseSearchCV's per-call ``evaluate_candidates`` cannot
-        # express. This only satisfies the abstract method.
-        raise NotImplementedError("MultiModelSearchCV dispatches in fit.")
-
     # ------------------------------------------------------------------
     # fit
     # ------------------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y=None, **params):
         """Run fit with all candidates of all models.
+
+        Validates the input, opens one runtime for the whole fit (engine
+        session, data sent once, checkpoint, progress, task queue), calls
+        ``_run_search(evaluate_candidates)`` (by default one call with every
+        candidate), then selects the best candidate of all the calls and
+        refits it.
 
         Parameters
         ----------
@@ -515,10 +517,7 @@ class MultiModelSearchCV(BaseSearchCV):
         _check_backend(self.backend, self.address)
         _check_progress(self.progress)
         models = self._models()
-        n_iter = _check_n_iter(self.n_iter, models)
-        candidates = _generate_candidates(
-            models, n_iter, self.random_state, self._multi_model
-        )
+        _check_n_iter(self.n_iter, models)
         scorers, refit_metric = self._get_scorers()
 
         X, y = indexable(X, y)
@@ -526,101 +525,80 @@ class MultiModelSearchCV(BaseSearchCV):
         fit_params, split_params, score_params = self._routed_params(models, params)
 
         cv = check_cv(self.cv, y, classifier=is_classifier(self))
-        self.n_splits_ = n_splits = cv.get_n_splits(X, y, **split_params)
-        splits = list(cv.split(X, y, **split_params))
-        if len(splits) != n_splits:
+        runtime = _Runtime(
+            self,
+            models,
+            X,
+            y,
+            fit_params,
+            split_params,
+            score_params,
+            scorers,
+            refit_metric,
+            cv,
+        )
+        self.n_splits_ = runtime.n_splits
+        with runtime:
+            try:
+                self._run_search(runtime.evaluate_candidates)
+            finally:
+                # Kept when every fit failed and the search raises.
+                self.fit_errors_ = runtime.fit_errors
+        if not runtime.out:
             raise ValueError(
-                "cv.split and cv.get_n_splits return inconsistent results. "
-                f"Expected {n_splits} splits, got {len(splits)}"
+                "No fits were performed: _run_search never called "
+                "evaluate_candidates."
             )
-        n_candidates = len(candidates)
-        if self.verbose > 0:
-            print(
-                f"Fitting {n_splits} folds for each of {n_candidates} candidates"
-                + (f" of {len(models)} models" if self._multi_model else "")
-                + f", totalling {n_candidates * n_splits} fits"
-            )
-
-        shared = _Shared(
-            X=X,
-            y=y,
-            estimators=[m.estimator for m in models],
-            splits=splits,
-            fit_params=fit_params,
-            score_params=score_params,
-            scorer=scorers,
-            return_train_score=self.return_train_score,
-            error_score=self.error_score,
-            verbose=self.verbose,
-            n_candidates=n_candidates,
-        )
-        # Task i is fold i % n_splits of candidate i // n_splits, made when
-        # needed; results are kept in that order, whatever order they run in.
-        tasks = _Tasks(candidates, n_splits)
-        out = [None] * len(tasks)
-        store = _Checkpoint(self.checkpoint, tasks, shared, self.scoring)
-        store.load(out)
-        retried = set()
-        progress = _Progress(
-            self.progress,
-            n_candidates,
-            n_splits,
-            refit_metric if isinstance(refit_metric, str) else None,
-        )
-        for index, result in enumerate(out):
-            if result is not None:  # reused from the checkpoint
-                progress.update(tasks[index], result)
-        queue = _TaskQueue(tasks, out, shared.estimators)
-        with _shared_prefixes(tasks, queue.static_order(), shared, self.n_jobs) as plans:
-            queue.run_first(plans)
-            for index, result in _iter_results(
-                queue,
-                shared,
-                backend=self.backend,
-                address=self.address,
-                n_jobs=self.n_jobs,
-                pre_dispatch=self.pre_dispatch,
-                retried=retried,
-            ):
-                out[index] = result
-                store.save(index, result)
-                progress.update(tasks[index], result)
-        progress.close()
-        self.n_task_retries_ = len(retried)
-        if retried:
+        self.n_task_retries_ = len(runtime.retried)
+        if runtime.retried:
             warnings.warn(
-                f"{len(retried)} of {len(tasks)} fits were run again because "
-                "the worker running them was lost; all fits completed.",
+                f"{len(runtime.retried)} of {len(runtime.out)} fits were run again "
+                "because the worker running them was lost; all fits completed.",
                 RuntimeWarning,
             )
-        if len(out) < 1:
-            raise ValueError(
-                "No fits were performed. Was the CV iterator empty? "
-                "Were there no candidates?"
-            )
-        best_iterations = [result.pop("best_iteration") for result in out]
+        self._select_and_refit(runtime, X, y, scorers, refit_metric)
+        return self
 
-        self.fit_errors_ = {
-            divmod(index, n_splits): result["fit_error"]
-            for index, result in enumerate(out)
-            if result.get("fit_error") is not None
-        }
-        _warn_or_raise_about_fit_failures(out, self.error_score)
-        if self._multi_model:
-            _warn_about_failed_models(self.fit_errors_, candidates, models, n_splits)
-        if callable(self.scoring):
-            _insert_error_scores(out, self.error_score)
+    def _run_search(self, evaluate_candidates):
+        """Evaluate every candidate of every model in one call.
 
-        candidate_params = [cand_params for _, cand_params in candidates]
-        results = self._format_results(candidate_params, n_splits, out)
-        if self._multi_model:
-            names = np.array([models[model_idx].name for model_idx, _ in candidates])
-            results = {"model": names, **results}
-        results.update(_best_iteration_columns(best_iterations, n_candidates, n_splits))
+        The search's seam, as in :class:`~sklearn.model_selection.GridSearchCV`:
+        ``fit`` calls it once with ``evaluate_candidates(candidates, cv=None,
+        more_results=None)``, which may be called any number of times and
+        returns the cumulative ``cv_results_``. A candidate is a parameter
+        dict in the drop-in form and a ``(model name, params)`` pair in the
+        multi-model form. A subclass may override it to choose its
+        candidates round by round.
 
-        self.multimetric_ = isinstance(out[0]["test_scores"], dict)
+        Parameters
+        ----------
+        evaluate_candidates : callable
+            Evaluates candidates on every fold (see above).
+        """
+        evaluate_candidates(self._all_candidates(self._models()))
+
+    def _all_candidates(self, models):
+        """Every candidate of every model, in the form ``evaluate_candidates`` takes."""
+        candidates = _generate_candidates(
+            models, _check_n_iter(self.n_iter, models), self.random_state, self._multi_model
+        )
+        if not self._multi_model:
+            return [params for _, params in candidates]
+        return [(models[index].name, params) for index, params in candidates]
+
+    def _select_and_refit(self, runtime, X, y, scorers, refit_metric):
+        """Select the best candidate of all the rounds and refit it.
+
+        As BaseSearchCV does after its search (``_select_best_index``,
+        ``best_*``, ``refit_time_``, ``scorer_``), the winner being refit as
+        its own model's estimator.
+        """
+        results = runtime.results
+        candidates, models = runtime.candidates, runtime.models
+        first_test_score = runtime.out[0]["test_scores"]
+        self.multimetric_ = isinstance(first_test_score, dict)
         if callable(self.scoring) and self.multimetric_:
-            self._check_refit_for_multimetric(out[0]["test_scores"])
+            self._check_refit_for_multimetric(first_test_score)
             refit_metric = self.refit
 
         if self.refit or not self.multimetric_:
@@ -642,7 +620,7 @@ class MultiModelSearchCV(BaseSearchCV):
                         results["mean_best_iteration"][self.best_index_],
                     )
                 )
-            best_fit_params = fit_params[candidates[self.best_index_][0]]
+            best_fit_params = runtime.shared.fit_params[candidates[self.best_index_][0]]
             refit_start_time = time.time()
             if y is not None:
                 self.best_estimator_.fit(X, y, **best_fit_params)
@@ -657,7 +635,6 @@ class MultiModelSearchCV(BaseSearchCV):
         else:
             self.scorer_ = scorers
         self.cv_results_ = results
-        return self
 
     # ------------------------------------------------------------------
     # Views of the results
@@ -836,40 +813,3 @@ def _fixed_iteration_params(estimator, mean_iteration):
     n_iterations = max(1, int(round(float(mean_iteration))))
     params = final.fixed_iteration_params(n_iterations)
     return {prefix + key: value for key, value in params.items()}
-
-
-def _best_iteration_columns(best_iterations, n_candidates, n_splits):
-    """``split{k}_best_iteration`` and ``mean_best_iteration`` columns.
-
-    Empty unless at least one fit reported a best iteration, so searches over
-    models without early stopping keep GridSearchCV's keys exactly.
-    """
-    if all(b is None for b in best_iterations):
-        return {}
-    array = np.array(
-        [np.nan if b is None else b for b in best_iterations], dtype=np.float64
-    ).reshape(n_candidates, n_splits)
-    columns = {f"split{k}_best_iteration": array[:, k] for k in range(n_splits)}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows
-        columns["mean_best_iteration"] = np.nanmean(array, axis=1)
-    return columns
-
-
-def _warn_about_failed_models(fit_errors, candidates, models, n_splits):
-    """A FitFailedWarning for each model whose every fit failed, with its first error."""
-    counts = np.bincount([model_idx for model_idx, _ in candidates], minlength=len(models))
-    failed = np.zeros(len(models), dtype=int)
-    first = {}
-    for (cand_idx, _), error in sorted(fit_errors.items()):
-        model_idx = candidates[cand_idx][0]
-        failed[model_idx] += 1
-        first.setdefault(model_idx, error)
-    for model_idx, model in enumerate(models):
-        if counts[model_idx] and failed[model_idx] == counts[model_idx] * n_splits:
-            warnings.warn(
-                f"Every fit of model {model.name!r} failed ({failed[model_idx]} fits of "
-                f"{counts[model_idx]} candidates); its first error: "
-                f"{_exception_text(first[model_idx])} (all errors: fit_errors_)",
-                FitFailedWarning,
-            )

@@ -4,6 +4,7 @@ dask and ray workers import this module by name (test_dispatch.py puts this
 folder on their PYTHONPATH), as they would import a user's own models.
 """
 
+import os
 import time
 import uuid
 from pathlib import Path
@@ -14,7 +15,10 @@ from sklearn.linear_model import Ridge
 
 
 class SlowRidge(Ridge):
-    """Ridge whose fit first sleeps ``delay`` seconds and logs its start."""
+    """Ridge whose fit first sleeps ``delay`` seconds and logs its start.
+
+    The log file's name starts with the pid of the process that ran the fit.
+    """
 
     def __init__(self, alpha=1.0, delay=0.0, log_dir=None):
         super().__init__(alpha=alpha)
@@ -23,7 +27,7 @@ class SlowRidge(Ridge):
 
     def fit(self, X, y):
         if self.log_dir is not None:
-            Path(self.log_dir, uuid.uuid4().hex).touch()
+            Path(self.log_dir, f"{os.getpid()}-{uuid.uuid4().hex}").touch()
         time.sleep(self.delay)
         return super().fit(X, y)
 

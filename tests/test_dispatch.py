@@ -25,6 +25,7 @@ import pytest
 from sklearn.datasets import make_regression
 from sklearn.exceptions import FitFailedWarning
 from sklearn.linear_model import Ridge
+from sklearn.model_selection import KFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.tree import DecisionTreeRegressor
@@ -322,6 +323,42 @@ def _check_error_score_raise(tmp_path, data, **kwargs):
 
 def test_model_error_not_retried_loky(tmp_path, data):
     _check_model_error_not_retried(tmp_path, data, n_jobs=2)
+
+
+class _ThreeRounds(MultiModelSearchCV):
+    """Three rounds; the last on folds of its own (sent as the round's part)."""
+
+    def _run_search(self, evaluate_candidates):
+        evaluate_candidates([("slow", {"alpha": 0.1}), ("tree", {"max_depth": 2})])
+        evaluate_candidates([("slow", {"alpha": 10.0})])
+        evaluate_candidates(
+            [("tree", {"max_depth": 4}), ("slow", {"alpha": 1.0})],
+            cv=KFold(3, shuffle=True, random_state=1),
+        )
+
+
+def test_one_local_cluster_for_a_multi_round_fit(tmp_path, data):
+    def search(**kwargs):
+        models = [
+            ("slow", SlowRidge(log_dir=str(tmp_path)), {}),
+            ("tree", DecisionTreeRegressor(random_state=0), {}),
+        ]
+        return _ThreeRounds(models, cv=3, **kwargs)
+
+    reference = search(n_jobs=1).fit(*data)
+    for log in tmp_path.iterdir():
+        log.unlink()
+    before = _children()
+    rounds = search(backend="dask", n_jobs=2).fit(*data)
+    assert_same_search(rounds, reference, data[0])
+    assert len(rounds.cv_results_["params"]) == 5
+    # Every SlowRidge fit of the three rounds ran in the two worker processes
+    # of the one LocalCluster (a cluster per round would use six).
+    pids = [log.name.split("-")[0] for log in tmp_path.iterdir()]
+    pids = [pid for pid in pids if pid != str(os.getpid())]  # not the refit
+    assert len(pids) == 3 * 3  # 3 SlowRidge candidates x 3 folds
+    assert len(set(pids)) <= 2
+    assert _wait_gone(_children() - before) == []
 
 
 # ----------------------------------------------------------------------

@@ -813,3 +813,88 @@ def test_multi_metric_refit_true_raises_like_gridsearchcv(regression):
             search(Ridge(), {"alpha": [1.0]}, scoring=["r2", "neg_max_error"], refit=True).fit(X, y)
         messages.append(str(info.value))
     assert messages[1] == messages[0]
+
+
+# ----------------------------------------------------------------------
+# The search seam: _run_search(evaluate_candidates)
+# ----------------------------------------------------------------------
+class TwoRounds(MultiModelSearchCV):
+    """Two evaluate_candidates calls, each mixing the models."""
+
+    def _run_search(self, evaluate_candidates):
+        first = evaluate_candidates(
+            [("ridge", {"alpha": 0.1}), ("tree", {"max_depth": 2})]
+        )
+        assert len(first["params"]) == 2
+        second = evaluate_candidates(
+            [("tree", {"max_depth": 4}), ("ridge", {"alpha": 10.0}), ("lasso", {"alpha": 1.0})],
+            more_results=None,
+        )
+        assert len(second["params"]) == 5
+        self.rounds_seen_ = [list(first["model"]), list(second["model"])]
+
+
+def _seam_models(ridge_alphas, tree_depths, lasso_alphas):
+    return [
+        ("ridge", Ridge(), {"alpha": ridge_alphas}),
+        ("tree", DecisionTreeRegressor(random_state=0), {"max_depth": tree_depths}),
+        ("lasso", Lasso(), {"alpha": lasso_alphas}),
+    ]
+
+
+def test_subclass_two_calls_equals_one_search_over_the_union(regression):
+    X, y = regression
+    rounds = TwoRounds(_seam_models([0.1], [2], [1.0]), cv=3).fit(X, y)
+    union = MultiModelSearchCV(_seam_models([0.1, 10.0], [2, 4], [1.0]), cv=3).fit(X, y)
+    assert rounds.rounds_seen_ == [["ridge", "tree"], ["ridge", "tree", "tree", "ridge", "lasso"]]
+    # The same candidates in another order: compare each one with itself.
+    key = lambda r, i: (r["model"][i], tuple(sorted(r["params"][i].items())))  # noqa: E731
+    a, b = union.cv_results_, rounds.cv_results_
+    position = {key(b, i): i for i in range(len(b["params"]))}
+    order = [position[key(a, i)] for i in range(len(a["params"]))]
+    assert list(b) == list(a)
+    for name, values in a.items():
+        if name.endswith("_time") or name.startswith("param_"):
+            continue
+        reordered = [b[name][i] for i in order]
+        assert reordered == list(values), name
+    assert rounds.best_model_name_ == union.best_model_name_
+    assert rounds.best_params_ == union.best_params_
+    assert rounds.best_score_ == union.best_score_
+    np.testing.assert_array_equal(rounds.predict(X), union.predict(X))
+
+
+def test_custom_run_search_drop_in_equals_gridsearchcv(classification):
+    # scikit-learn's test_custom_run_search, on MultiModelSearchCV.
+    class CustomSearchCV(MultiModelSearchCV):
+        def __init__(self, estimator, **kwargs):
+            super().__init__(estimator, **kwargs)
+
+        def _run_search(self, evaluate):
+            evaluate([{"max_depth": 1}, {"max_depth": 2}], more_results={"round": [1, 1]})
+            evaluate(
+                [{"min_samples_split": 5}, {"min_samples_split": 10}],
+                more_results={"round": [2, 2]},
+            )
+
+    X, y = classification
+    tree = DecisionTreeClassifier(random_state=0)
+    grid = [{"max_depth": [1, 2]}, {"min_samples_split": [5, 10]}]
+    expected = GridSearchCV(tree, grid, cv=3).fit(X, y)
+    actual = CustomSearchCV(tree, cv=3).fit(X, y)
+    results = dict(actual.cv_results_)
+    assert list(results.pop("round")) == [1, 1, 2, 2]
+    actual.cv_results_ = results
+    assert_same_search(expected, actual, X)
+    # Without an own _run_search, a grid stays required.
+    with pytest.raises(ValueError, match="param_grid is required"):
+        MultiModelSearchCV(tree, cv=3).fit(X, y)
+
+
+def test_evaluate_candidates_rejects_a_bad_candidate_before_any_fit(regression):
+    class Bad(MultiModelSearchCV):
+        def _run_search(self, evaluate_candidates):
+            evaluate_candidates([("ridge", {"alpha": 1.0}), ("svm", {"C": 1.0})])
+
+    with pytest.raises(ValueError, match=r"\('svm', \{'C': 1.0\}\).*\['ridge'\]"):
+        Bad([("ridge", Ridge(), {})], cv=3).fit(*regression)

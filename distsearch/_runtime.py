@@ -1,0 +1,314 @@
+"""The runtime of one ``fit``: what every round of a search shares.
+
+:meth:`MultiModelSearchCV.fit <distsearch.MultiModelSearchCV.fit>` validates
+its input, opens one :class:`_Runtime`, calls the search's
+``_run_search(evaluate_candidates)`` with the runtime's
+:meth:`_Runtime.evaluate_candidates`, closes the runtime and selects the best
+candidate from the cumulative results.
+
+Invariants
+----------
+- One engine session per fit (:class:`distsearch._dispatch._Session`): the
+  data bundle is sent to the workers once, and a ``LocalCluster`` or local
+  ray started by the search is started once, however many rounds
+  (``evaluate_candidates`` calls) run.
+- All the candidates of one call, of all models, are one flat dispatch of
+  (candidate, fold) tasks, ordered by the task queue; the measured seconds
+  per cost unit of earlier rounds inform the queue of later ones.
+- Results are kept in call order, then candidate order, then fold order,
+  whatever order the fits ran in; ``evaluate_candidates`` returns the
+  cumulative ``cv_results_`` of all the calls so far, exactly as
+  scikit-learn's does, so one call with every candidate gives the search's
+  historical results bit for bit.
+- Checkpoint records, the progress total and the tasks grow with each call:
+  a record's key depends on what determines the fit (not on its round), so a
+  resumed search reuses the records of any round it reaches again.
+- A round with its own ``cv`` sends only its folds to the workers, not the
+  data again.
+"""
+
+import contextlib
+import warnings
+
+import numpy as np
+from sklearn.exceptions import FitFailedWarning
+from sklearn.model_selection._validation import (
+    _insert_error_scores,
+    _warn_or_raise_about_fit_failures,
+)
+
+from ._checkpoint import _Checkpoint
+from ._dispatch import _Session, _Shared
+from ._fit import _exception_text
+from ._prefix import _shared_prefixes
+from ._progress import _Progress
+from ._schedule import _Tasks, _TaskQueue
+
+
+class _Runtime:
+    """Everything one fit opens once and every round uses.
+
+    Parameters
+    ----------
+    search : MultiModelSearchCV
+        The search being fitted (its parameters: backend, checkpoint...).
+    models : list of distsearch._spaces._Model
+    X, y : the data, already indexable.
+    fit_params : list of dict
+        Fit parameters per model.
+    split_params, score_params : dict
+    scorers : scorer or _MultimetricScorer
+    refit_metric : str or callable
+    cv : cross-validation splitter (checked)
+    """
+
+    def __init__(
+        self,
+        search,
+        models,
+        X,
+        y,
+        fit_params,
+        split_params,
+        score_params,
+        scorers,
+        refit_metric,
+        cv,
+    ):
+        self._search = search
+        self.models = models
+        self._names = {model.name: index for index, model in enumerate(models)}
+        self._X, self._y = X, y
+        self._split_params = split_params
+        self.cv = cv
+        self.n_splits = cv.get_n_splits(X, y, **split_params)
+        self.splits = self._split(cv)
+        self.shared = _Shared(
+            X=X,
+            y=y,
+            estimators=[m.estimator for m in models],
+            splits=self.splits,
+            fit_params=fit_params,
+            score_params=score_params,
+            scorer=scorers,
+            return_train_score=search.return_train_score,
+            error_score=search.error_score,
+            verbose=search.verbose,
+            n_candidates=0,
+        )
+        self._progress = _Progress(
+            search.progress,
+            0,
+            self.n_splits,
+            refit_metric if isinstance(refit_metric, str) else None,
+        )
+        self._session = _Session(
+            self.shared,
+            backend=search.backend,
+            address=search.address,
+            n_jobs=search.n_jobs,
+            pre_dispatch=search.pre_dispatch,
+        )
+        self._rates = None
+        self.n_rounds = 0
+        # Cumulative over the calls: each candidate as (model index, params),
+        # each fit's result in candidate-then-fold order, extra columns.
+        self.candidates = []
+        self.out = []
+        self.best_iterations = []
+        self.more_results = {}
+        self.results = {}
+        self.retried = set()
+        # (candidate index, split index) -> traceback of each failed fit.
+        self.fit_errors = {}
+
+    def __enter__(self):
+        self._stack = contextlib.ExitStack()
+        self._stack.callback(self._progress.close)
+        self._stack.enter_context(self._session)
+        return self
+
+    def __exit__(self, *exc_info):
+        return self._stack.__exit__(*exc_info)
+
+    def _split(self, cv):
+        splits = list(cv.split(self._X, self._y, **self._split_params))
+        if len(splits) != self.n_splits:
+            raise ValueError(
+                "cv.split and cv.get_n_splits return inconsistent results. "
+                f"Expected {self.n_splits} splits, got {len(splits)}"
+            )
+        return splits
+
+    def _resolve(self, candidate_params):
+        """The candidates of a call as ``(model index, params)`` pairs.
+
+        The drop-in form takes parameter dicts; the multi-model form takes
+        ``(model name, params)`` pairs.
+        """
+        candidates = []
+        multi_model = self._search._multi_model
+        for candidate in candidate_params:
+            if not multi_model and isinstance(candidate, dict):
+                candidates.append((0, candidate))
+                continue
+            if (
+                multi_model
+                and isinstance(candidate, (tuple, list))
+                and len(candidate) == 2
+                and isinstance(candidate[1], dict)
+                and candidate[0] in self._names
+            ):
+                candidates.append((self._names[candidate[0]], candidate[1]))
+                continue
+            expected = (
+                f"a (model name, params) pair with a name among {list(self._names)}"
+                if multi_model
+                else "a dict of parameters"
+            )
+            raise ValueError(
+                f"evaluate_candidates got the candidate {candidate!r}; each "
+                f"candidate must be {expected}."
+            )
+        return candidates
+
+    def evaluate_candidates(self, candidate_params, cv=None, more_results=None):
+        """Evaluate candidates on every fold; return the cumulative ``cv_results_``.
+
+        Parameters
+        ----------
+        candidate_params : iterable
+            Parameter dicts (drop-in form) or ``(model name, params)`` pairs
+            (multi-model form); all of them go into one flat dispatch.
+        cv : cross-validation splitter, default=None
+            Folds for this call; None uses the search's. It must give the
+            search's number of splits.
+        more_results : dict of str -> list, default=None
+            Extra ``cv_results_`` columns, one value per candidate.
+
+        Returns
+        -------
+        results : dict
+            The ``cv_results_`` of all the calls so far.
+        """
+        search = self._search
+        candidates = self._resolve(candidate_params)
+        n_candidates = len(candidates)
+        splits = self.splits if cv is None else self._split(cv)
+        n_splits = self.n_splits
+        if search.verbose > 0:
+            print(
+                f"Fitting {n_splits} folds for each of {n_candidates} candidates"
+                + (f" of {len(self.models)} models" if search._multi_model else "")
+                + f", totalling {n_candidates * n_splits} fits"
+            )
+        round = {"n_candidates": n_candidates}
+        if splits is not self.splits:
+            round["splits"] = splits
+        shared = self.shared._replace(**round)
+
+        self.n_rounds += 1
+        offset = len(self.candidates)
+        # Task i of the call is fold i % n_splits of its candidate
+        # i // n_splits, made when needed; results are kept in that order.
+        tasks = _Tasks(candidates, n_splits)
+        out = [None] * len(tasks)
+        store = _Checkpoint(search.checkpoint, tasks, shared, search.scoring)
+        store.load(out)
+        self._progress.extend(
+            n_candidates, f"round {self.n_rounds}" if self.n_rounds > 1 else None
+        )
+        for index, result in enumerate(out):
+            if result is not None:  # reused from the checkpoint
+                self._progress.update(offset + index // n_splits, result)
+        queue = _TaskQueue(tasks, out, shared.estimators, rates=self._rates)
+        with _shared_prefixes(tasks, queue.static_order(), shared, search.n_jobs) as plans:
+            queue.run_first(plans)
+            for index, result in self._session.run(queue, round, self.retried):
+                out[index] = result
+                store.save(index, result)
+                self._progress.update(offset + index // n_splits, result)
+        self._rates = queue.rates()
+        if len(out) < 1:
+            raise ValueError(
+                "No fits were performed. Was the CV iterator empty? "
+                "Were there no candidates?"
+            )
+        best_iterations = [result.pop("best_iteration") for result in out]
+        errors = {
+            divmod(index, n_splits): result["fit_error"]
+            for index, result in enumerate(out)
+            if result.get("fit_error") is not None
+        }
+        self.fit_errors.update(
+            ((offset + cand_idx, split_idx), error)
+            for (cand_idx, split_idx), error in errors.items()
+        )
+        _warn_or_raise_about_fit_failures(out, search.error_score)
+        if search._multi_model:
+            _warn_about_failed_models(errors, candidates, self.models, n_splits)
+        if callable(search.scoring):
+            _insert_error_scores(out, search.error_score)
+
+        self.candidates.extend(candidates)
+        self.out.extend(out)
+        self.best_iterations.extend(best_iterations)
+        for key, value in (more_results or {}).items():
+            self.more_results.setdefault(key, []).extend(value)
+        self.results = self._format()
+        return self.results
+
+    def _format(self):
+        """The cumulative ``cv_results_``."""
+        search = self._search
+        n_candidates = len(self.candidates)
+        results = search._format_results(
+            [params for _, params in self.candidates],
+            self.n_splits,
+            self.out,
+            self.more_results,
+        )
+        if search._multi_model:
+            names = np.array([self.models[index].name for index, _ in self.candidates])
+            results = {"model": names, **results}
+        results.update(
+            _best_iteration_columns(self.best_iterations, n_candidates, self.n_splits)
+        )
+        return results
+
+
+def _best_iteration_columns(best_iterations, n_candidates, n_splits):
+    """``split{k}_best_iteration`` and ``mean_best_iteration`` columns.
+
+    Empty unless at least one fit reported a best iteration, so searches over
+    models without early stopping keep GridSearchCV's keys exactly.
+    """
+    if all(b is None for b in best_iterations):
+        return {}
+    array = np.array(
+        [np.nan if b is None else b for b in best_iterations], dtype=np.float64
+    ).reshape(n_candidates, n_splits)
+    columns = {f"split{k}_best_iteration": array[:, k] for k in range(n_splits)}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows
+        columns["mean_best_iteration"] = np.nanmean(array, axis=1)
+    return columns
+
+
+def _warn_about_failed_models(fit_errors, candidates, models, n_splits):
+    """A FitFailedWarning for each model whose every fit failed, with its first error."""
+    counts = np.bincount([model_idx for model_idx, _ in candidates], minlength=len(models))
+    failed = np.zeros(len(models), dtype=int)
+    first = {}
+    for (cand_idx, _), error in sorted(fit_errors.items()):
+        model_idx = candidates[cand_idx][0]
+        failed[model_idx] += 1
+        first.setdefault(model_idx, error)
+    for model_idx, model in enumerate(models):
+        if counts[model_idx] and failed[model_idx] == counts[model_idx] * n_splits:
+            warnings.warn(
+                f"Every fit of model {model.name!r} failed ({failed[model_idx]} fits of "
+                f"{counts[model_idx]} candidates); its first error: "
+                f"{_exception_text(first[model_idx])} (all errors: fit_errors_)",
+                FitFailedWarning,
+            )

@@ -203,9 +203,12 @@ def _remove_dead_folders():
     """
     if os.name == "nt":
         return
+    entries = []
     with contextlib.suppress(OSError):
-        for entry in os.scandir(tempfile.gettempdir()):
-            pid = entry.name[len(_FOLDER) :].split("-", 1)[0]
+        entries = list(os.scandir(tempfile.gettempdir()))
+    for entry in entries:
+        pid = entry.name[len(_FOLDER) :].split("-", 1)[0]
+        with contextlib.suppress(OSError):  # e.g. removed meanwhile
             if (
                 entry.name.startswith(_FOLDER)
                 and pid.isdigit()

@@ -7,6 +7,7 @@ its own parameter space, in one flat parallel dispatch.
 
 from ._contenders import from_contenders_spec
 from ._search import MultiModelSearchCV
+from ._shard import ShardError
 
-__all__ = ["MultiModelSearchCV", "from_contenders_spec"]
+__all__ = ["MultiModelSearchCV", "ShardError", "from_contenders_spec"]
 __version__ = "0.1.0"

@@ -494,9 +494,9 @@ class _Checkpoint:
                     stacklevel=3,
                 )
             return
-        payload = json.dumps(
-            {"key": self._keys[index], "result": result}, sort_keys=True
-        ).encode()
+        # Keys keep their order (not sorted): a multimetric result's scores
+        # come back in the scorers' order, so cv_results_ keeps its columns'.
+        payload = json.dumps({"key": self._keys[index], "result": result}).encode()
         path = self._path(index)
         temporary = f"{path}.{os.getpid()}.{uuid.uuid4().hex}.tmp"
         try:

@@ -71,6 +71,26 @@ def _parser():
             "checkpoint recorded are not run again (give the same config and options)"
         ),
     )
+    tournament.add_argument(
+        "--shard",
+        metavar="I/N",
+        help=(
+            "run only shard I of N of the search's fits (I from 0) into --store, "
+            "then stop; run every shard (anywhere that reaches the store), then --collect"
+        ),
+    )
+    tournament.add_argument(
+        "--collect",
+        action="store_true",
+        help=(
+            "finish a sharded search from --store (nothing is refitted; a missing "
+            "shard is an error naming it and its fits), then score, refit and report"
+        ),
+    )
+    tournament.add_argument(
+        "--store",
+        help="the result store the shards share: a folder, or an fsspec URL (s3://...)",
+    )
     return parser
 
 
@@ -85,10 +105,12 @@ def main(argv=None):
     Returns
     -------
     int
-        0 on success, 2 for a usage or configuration error.
+        0 on success, 2 for a usage or configuration error, 1 when --collect
+        finds shards missing.
     """
     args = _parser().parse_args(argv)
     from ._config import ConfigError
+    from ._shard import ShardError
     from ._tournament import run_tournament
 
     try:
@@ -102,8 +124,14 @@ def main(argv=None):
             quick=args.quick,
             progress=not args.no_progress,
             resume=args.resume,
+            shard=args.shard,
+            collect=args.collect,
+            store=args.store,
         )
     except ConfigError as exc:
         print(f"distsearch tournament: configuration error: {exc}", file=sys.stderr)
         return 2
+    except ShardError as exc:
+        print(f"distsearch tournament: {exc}", file=sys.stderr)
+        return 1
     return 0

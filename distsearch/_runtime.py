@@ -172,6 +172,10 @@ class _Runtime:
             )
         return candidates
 
+    def _describe(self, task):
+        """(model name, params, fold) of a task, for messages."""
+        return self.models[task.model_idx].name, task.params, task.split_idx
+
     def evaluate_candidates(self, candidate_params, cv=None, more_results=None):
         """Evaluate candidates on every fold; return the cumulative ``cv_results_``.
 
@@ -213,15 +217,26 @@ class _Runtime:
         # i // n_splits, made when needed; results are kept in that order.
         tasks = _Tasks(candidates, n_splits)
         out = [None] * len(tasks)
-        store = _Checkpoint(search.checkpoint, tasks, shared, search.scoring)
+        sharding = getattr(search, "_sharding", None)  # set by fit_shard / collect
+        if sharding is not None and self.n_rounds > 1:
+            raise ValueError(sharding.ADAPTIVE)
+        store = _Checkpoint(
+            search.checkpoint if sharding is None else sharding.records,
+            tasks,
+            shared,
+            search.scoring,
+        )
         store.load(out)
+        finished = out if sharding is None else sharding.before_run(
+            store, tasks, out, lambda i: self._describe(tasks[i])
+        )
         self._progress.extend(
             n_candidates, f"round {self.n_rounds}" if self.n_rounds > 1 else None
         )
         for index, result in enumerate(out):
             if result is not None:  # reused from the checkpoint
                 self._progress.update(offset + index // n_splits, result)
-        queue = _TaskQueue(tasks, out, shared.estimators, rates=self._rates)
+        queue = _TaskQueue(tasks, finished, shared.estimators, rates=self._rates)
         with _shared_prefixes(tasks, queue.static_order(), shared, search.n_jobs) as plans:
             queue.run_first(plans)
             for index, result in self._session.run(queue, round, self.retried):
@@ -229,6 +244,8 @@ class _Runtime:
                 store.save(index, result)
                 self._progress.update(offset + index // n_splits, result)
         self._rates = queue.rates()
+        if sharding is not None:
+            sharding.after_run(store, out)  # a shard's fit ends here
         if len(out) < 1:
             raise ValueError(
                 "No fits were performed. Was the CV iterator empty? "

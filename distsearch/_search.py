@@ -778,6 +778,115 @@ class MultiModelSearchCV(BaseSearchCV):
             )
         return plot_scores(self, metric)
 
+    # ------------------------------------------------------------------
+    # Sharded searches (see distsearch._shard)
+    # ------------------------------------------------------------------
+    def _check_shardable(self):
+        from ._shard import _Sharding
+
+        if type(self)._run_search is not MultiModelSearchCV._run_search:
+            raise ValueError(f"{type(self).__name__}: {_Sharding.ADAPTIVE}")
+
+    def fit_shard(self, X, y=None, *, shard, store, **params):
+        """Run shard ``i`` of ``n`` of the search's fits into a shared result store.
+
+        The (candidate, fold) fits are numbered in ``cv_results_`` order;
+        shard ``i`` runs those whose number is ``i`` modulo ``n`` (skipping
+        any already recorded in ``store``) and records them there. Run every
+        shard, anywhere that can reach ``store`` (separate processes,
+        machines, Metaflow ``foreach`` tasks), with the same search and data;
+        then :meth:`collect` finishes the search. Nothing is refit and no
+        ``cv_results_`` is set. Serves the exhaustive and random searches.
+
+        Parameters
+        ----------
+        X, y, **params
+            As for :meth:`fit` (the same in every shard and in collect).
+        shard : (int, int) or str
+            ``(i, n)`` or ``"i/n"``, with ``0 <= i < n``.
+        store : str or path-like
+            A folder, or an fsspec URL (``s3://...``) when fsspec is
+            installed. Records are checked with the checkpoint key
+            (``DISTSEARCH_CHECKPOINT_KEY_FILE``), which shards on other
+            machines must share.
+
+        Returns
+        -------
+        self : object
+            With ``shard_`` (``(i, n)``) and ``n_shard_fits_`` (fits run).
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from sklearn.datasets import make_regression
+        >>> from sklearn.linear_model import Ridge
+        >>> from distsearch import MultiModelSearchCV
+        >>> X, y = make_regression(n_samples=60, n_features=4, random_state=0)
+        >>> search = MultiModelSearchCV(Ridge(), {"alpha": [0.1, 1.0, 10.0]}, cv=3)
+        >>> store = tempfile.mkdtemp()
+        >>> for i in range(2):  # anywhere, in any order
+        ...     _ = MultiModelSearchCV(Ridge(), {"alpha": [0.1, 1.0, 10.0]}, cv=3).fit_shard(
+        ...         X, y, shard=(i, 2), store=store)
+        >>> search.collect(X, y, store=store).best_params_
+        {'alpha': 0.1}
+        """
+        from ._shard import _check_shard, _check_store, _local_store, _ShardDone, _Sharding
+
+        shard = _check_shard(shard)
+        store = _check_store(store)
+        self._check_shardable()
+        with _local_store(store, "shard") as folder:
+            self._sharding = sharding = _Sharding("shard", folder, shard)
+            try:
+                self.fit(X, y, **params)
+            except _ShardDone:
+                pass
+            finally:
+                del self._sharding
+        self.shard_ = shard
+        self.n_shard_fits_ = sharding.ran
+        return self
+
+    def collect(self, X, y=None, *, store, run_missing=False, **params):
+        """Finish a sharded search from its store, as one ``fit`` would.
+
+        Reads every shard's records from ``store`` and selects (and, with
+        ``refit``, refits) the best candidate: ``cv_results_`` and the winner
+        are those of one in-process :meth:`fit` (the times are the shards').
+        Give the search, data and parameters the shards ran with.
+
+        Parameters
+        ----------
+        X, y, **params
+            As for :meth:`fit`.
+        store : str or path-like
+            The store the shards wrote to (a folder or an fsspec URL).
+        run_missing : bool, default=False
+            Fit here what no shard recorded. By default nothing is fit: a
+            missing shard raises :class:`~distsearch._shard.ShardError`
+            naming it and listing its fits.
+
+        Returns
+        -------
+        self : object
+            The fitted search.
+
+        Raises
+        ------
+        ShardError
+            A shard is missing or of another search (before any fit).
+        """
+        from ._shard import _check_store, _local_store, _Sharding
+
+        store = _check_store(store)
+        self._check_shardable()
+        with _local_store(store, "collect") as folder:
+            self._sharding = _Sharding("collect", folder, run_missing=run_missing)
+            try:
+                return self.fit(X, y, **params)
+            finally:
+                del self._sharding
+
     def _sk_visual_block_(self):
         # The models side by side, each with its space (shown when its name
         # is clicked); once fitted with refit, the winner's column shows the

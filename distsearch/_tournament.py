@@ -27,6 +27,7 @@ import datetime
 import importlib.metadata
 import numbers
 import platform
+import shutil
 import socket
 import time
 import warnings
@@ -68,6 +69,7 @@ from ._datacheck import check_sizes, held_out_split
 from ._dispatch import _check_backend
 from ._fit import _exception_text
 from ._progress import _check_progress
+from ._shard import ShardError
 from ._search import MultiModelSearchCV
 from ._spaces import _check_models, _check_n_iter, _subspaces
 
@@ -313,6 +315,9 @@ def run_tournament(
     quick=False,
     progress=True,
     resume=None,
+    shard=None,
+    collect=False,
+    store=None,
     log=print,
 ):
     """Run a model-selection tournament and write its run folder.
@@ -345,6 +350,16 @@ def run_tournament(
         its run folder is reused, and the fits recorded in its
         ``checkpoint/`` folder (every run keeps one) are not run again. Give
         the same config and options; whatever changed is fitted anew.
+    shard : (int, int), str or None
+        Run only shard ``(i, n)`` (or ``"i/n"``) of the search's fits into
+        ``store`` and return (no run folder; see
+        :meth:`~distsearch.MultiModelSearchCV.fit_shard`).
+    collect : bool
+        Finish a sharded search from ``store`` instead of fitting, then
+        score, refit and report as usual (nothing is fit that a shard did
+        not record: a missing shard raises ``ShardError``).
+    store : str or None
+        The sharded search's result store: a folder or an fsspec URL.
     log : callable
         Where the console lines go.
 
@@ -363,10 +378,14 @@ def run_tournament(
     started = time.perf_counter()
     timings = {}
     _check_options(n_jobs, seed, backend, scheduler_address, progress, output, resume)
+    shard = _check_sharding(shard, collect, store, resume)
     config, dataset, models, n_iter, scoring, rank_by, n_splits = _prepare(config, seed, quick)
     timings["data and config"] = time.perf_counter() - started
 
-    run_id, run_dir = _make_run_dir(output, resume)
+    if shard is not None:
+        run_id, run_dir = f"shard {shard[0]}/{shard[1]}", None
+    else:
+        run_id, run_dir = _make_run_dir(output, resume)
     log(f"distsearch tournament {run_id}: {config.source}" + (" (--quick)" if quick else ""))
     log(dataset.description)
     for note in config.notes:
@@ -390,7 +409,7 @@ def run_tournament(
         backend=backend,
         address=scheduler_address,
         progress=progress,
-        checkpoint=run_dir / "checkpoint",
+        checkpoint=None if run_dir is None else run_dir / "checkpoint",
     )
     backend_name = backend or "loky"
     checked = _check_models(models, None)
@@ -408,7 +427,18 @@ def run_tournament(
         # in the summary) instead of sklearn's warnings.
         warnings.simplefilter("ignore", FitFailedWarning)
         warnings.filterwarnings("ignore", "One or more of the test scores are non-finite")
-        search.fit(X_train, y_train)
+        if shard is not None:
+            search.fit_shard(X_train, y_train, shard=shard, store=store)
+            log(f"shard {shard[0]}/{shard[1]}: {search.n_shard_fits_} fits run, recorded in {store}")
+            return search
+        if collect:
+            try:
+                search.collect(X_train, y_train, store=store)
+            except ShardError:
+                shutil.rmtree(run_dir)  # nothing was fitted: no run folder is left
+                raise
+        else:
+            search.fit(X_train, y_train)
     timings["search (cross-validation and winner refit)"] = time.perf_counter() - tick
     failures = _failures(search)
     for failure in failures:
@@ -465,6 +495,28 @@ def run_tournament(
     log(leaderboard_text(run))
     log(f"run folder: {run_dir}")
     return run
+
+
+def _check_sharding(shard, collect, store, resume):
+    """The checked ``(i, n)`` of a shard (or None); raises ConfigError."""
+    from ._shard import _check_shard, _check_store
+
+    if shard is None and not collect:
+        if store is not None:
+            raise ConfigError("options", "store", "a store is for --shard or --collect")
+        return None
+    option = "shard" if shard is not None else "collect"
+    if shard is not None and collect:
+        raise ConfigError("options", "collect", "give --shard (run one shard) or --collect, not both")
+    if resume is not None:
+        raise ConfigError("options", option, f"--{option} does not take --resume (the store is its checkpoint)")
+    try:
+        if store is None:
+            raise ValueError(f"--{option} needs --store, the folder or URL the shards share")
+        _check_store(store)
+        return None if shard is None else _check_shard(shard)
+    except (ValueError, ImportError) as exc:
+        raise ConfigError("options", option if store is not None else "store", str(exc)) from None
 
 
 def _cv(n_splits, test_size, task, seed):

@@ -53,17 +53,20 @@ def test_search_on_a_tls_only_dask_cluster(tmp_path):
         ),
         subprocess.Popen(
             [sys.executable, "-m", "distributed.cli.dask_worker", "--scheduler-file",
-             str(scheduler_file), "--nworkers", "1", "--nthreads", "1",
+             str(scheduler_file), "--no-nanny", "--nthreads", "1",
              "--no-dashboard", *tls],
             stderr=subprocess.DEVNULL,
         ),
     ]
     try:
         deadline = time.time() + 120
-        while not scheduler_file.exists():
+        address = None
+        while address is None:
             assert time.time() < deadline and all(p.poll() is None for p in processes)
-            time.sleep(0.1)
-        address = json.loads(scheduler_file.read_text())["address"]
+            try:  # the file may be there but not written yet
+                address = json.loads(scheduler_file.read_text())["address"]
+            except (OSError, ValueError):
+                time.sleep(0.1)
         assert address.startswith("tls://127.0.0.1:")
 
         X, y = make_regression(n_samples=60, n_features=4, noise=1.0, random_state=0)
@@ -86,8 +89,13 @@ def test_search_on_a_tls_only_dask_cluster(tmp_path):
 
         # A client whose certificate the cluster's authority did not sign is
         # refused, though it trusts the cluster's.
-        (tmp_path / "stranger").mkdir()
-        _, stranger_cert, stranger_key = make_certificates(tmp_path / "stranger")
+        stranger_cert, stranger_key = str(tmp_path / "stranger.pem"), str(tmp_path / "stranger.key")
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+             "ec_paramgen_curve:P-256", "-nodes", "-days", "1", "-subj", "/CN=stranger",
+             "-keyout", stranger_key, "-out", stranger_cert],
+            check=True, capture_output=True,
+        )
         stranger = Security(
             tls_ca_file=ca,
             tls_client_cert=stranger_cert,

@@ -56,6 +56,7 @@ from joblib import effective_n_jobs, parallel_config
 from sklearn.base import clone
 from sklearn.utils.parallel import Parallel, delayed
 
+from ._callbacks import _capture
 from ._fit import _fit_and_score
 from ._prefix import _fit_and_score_shared
 
@@ -97,6 +98,9 @@ class _Shared(NamedTuple):
     error_score: object
     verbose: int
     n_candidates: int
+    # Per task of the round, a detached scikit-learn callback context to
+    # propagate into the model (see distsearch._callbacks), or None.
+    contexts: list = None
 
 
 def _best_iteration(estimator):
@@ -120,27 +124,35 @@ def _evaluate_task(shared, index, task):
 
     Returns ``(index, result)``: the task's position and the dict of
     :func:`._fit._fit_and_score` (the same as GridSearchCV gets from
-    scikit-learn's, with less memory) plus ``best_iteration``.
+    scikit-learn's, with less memory) plus ``best_iteration`` (and
+    ``callback_messages`` when the round propagates callbacks).
     """
     train, test = shared.splits[task.split_idx]
+    context = None if shared.contexts is None else shared.contexts[index]
     result = None if task.prefix is None else _fit_and_score_shared(shared, task)
     if result is None:
-        result = _fit_and_score(
-            clone(shared.estimators[task.model_idx]),
-            shared.X,
-            shared.y,
-            scorer=shared.scorer,
-            train=train,
-            test=test,
-            verbose=shared.verbose,
-            parameters=task.params,
-            fit_params=shared.fit_params[task.model_idx],
-            score_params=shared.score_params,
-            return_train_score=shared.return_train_score,
-            error_score=shared.error_score,
-            split_progress=(task.split_idx, len(shared.splits)),
-            candidate_progress=(task.cand_idx, shared.n_candidates),
-        )
+        # The messages that callbacks send during the fit travel with its
+        # result (see distsearch._callbacks).
+        with contextlib.nullcontext() if context is None else _capture() as messages:
+            result = _fit_and_score(
+                clone(shared.estimators[task.model_idx]),
+                shared.X,
+                shared.y,
+                scorer=shared.scorer,
+                train=train,
+                test=test,
+                verbose=shared.verbose,
+                parameters=task.params,
+                fit_params=shared.fit_params[task.model_idx],
+                score_params=shared.score_params,
+                return_train_score=shared.return_train_score,
+                error_score=shared.error_score,
+                split_progress=(task.split_idx, len(shared.splits)),
+                candidate_progress=(task.cand_idx, shared.n_candidates),
+                callback_ctx=context,
+            )
+        if context is not None:
+            result["callback_messages"] = messages
     result["best_iteration"] = _best_iteration(result.pop("estimator"))
     return index, result
 

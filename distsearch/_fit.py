@@ -18,6 +18,7 @@ model's own copies, the least a fit on copied rows can take. The helpers
 scikit-learn's own.
 """
 
+import contextlib
 import time
 from traceback import format_exc
 
@@ -65,6 +66,7 @@ def _fit_and_score(
     error_score,
     split_progress=None,
     candidate_progress=None,
+    callback_ctx=None,
 ):
     """Fit ``estimator`` on the ``train`` rows, then score it on the ``test`` rows.
 
@@ -95,6 +97,10 @@ def _fit_and_score(
     split_progress, candidate_progress : tuple of (int, int) or None
         ``(index, total)`` of the fold and of the candidate, for the
         ``verbose`` lines.
+    callback_ctx : sklearn.callback.CallbackContext or None
+        The fit's evaluation context (scikit-learn 1.9+), propagated into the
+        model for the fit as GridSearchCV propagates it; the search calls
+        the evaluation's own hooks itself (see :mod:`distsearch._callbacks`).
 
     Returns
     -------
@@ -133,10 +139,15 @@ def _fit_and_score(
     X_train, y_train = _safe_split(estimator, X, y, train)
     fit_params = _check_method_params(X, params=fit_params or {}, indices=train)
     try:
-        if y_train is None:
-            estimator.fit(X_train, **fit_params)
-        else:
-            estimator.fit(X_train, y_train, **fit_params)
+        with (
+            contextlib.nullcontext()
+            if callback_ctx is None
+            else callback_ctx.propagate_callback_context(estimator)
+        ):
+            if y_train is None:
+                estimator.fit(X_train, **fit_params)
+            else:
+                estimator.fit(X_train, y_train, **fit_params)
     except Exception:
         if error_score == "raise":
             raise

@@ -36,7 +36,15 @@ from sklearn.model_selection._validation import (
     _insert_error_scores,
     _warn_or_raise_about_fit_failures,
 )
+from sklearn.utils import _safe_indexing
 
+from ._callbacks import (
+    _deliver,
+    _detached,
+    _has_callbacks,
+    _mark_propagated,
+    _propagates,
+)
 from ._checkpoint import _Checkpoint
 from ._dispatch import _Session, _Shared
 from ._fit import _exception_text
@@ -176,7 +184,9 @@ class _Runtime:
         """(model name, params, fold) of a task, for messages."""
         return self.models[task.model_idx].name, task.params, task.split_idx
 
-    def evaluate_candidates(self, candidate_params, cv=None, more_results=None):
+    def evaluate_candidates(
+        self, candidate_params, cv=None, more_results=None, callback_ctx=None
+    ):
         """Evaluate candidates on every fold; return the cumulative ``cv_results_``.
 
         Parameters
@@ -189,6 +199,10 @@ class _Runtime:
             search's number of splits.
         more_results : dict of str -> list, default=None
             Extra ``cv_results_`` columns, one value per candidate.
+        callback_ctx : sklearn.callback.CallbackContext, default=None
+            The task (scikit-learn 1.9+ callbacks) whose subtasks this call's
+            fits are, one ``candidate-split-evaluation`` each, as in
+            GridSearchCV (see :mod:`distsearch._callbacks`).
 
         Returns
         -------
@@ -209,6 +223,14 @@ class _Runtime:
         round = {"n_candidates": n_candidates}
         if splits is not self.splits:
             round["splits"] = splits
+        contexts = None
+        if _has_callbacks(callback_ctx):
+            contexts = [
+                callback_ctx.subcontext(task_name="candidate-split-evaluation", task_id=i)
+                for i in range(n_candidates * n_splits)
+            ]
+            if _propagates(callback_ctx):
+                round["contexts"] = [_detached(context) for context in contexts]
         shared = self.shared._replace(**round)
 
         self.n_rounds += 1
@@ -236,13 +258,18 @@ class _Runtime:
         for index, result in enumerate(out):
             if result is not None:  # reused from the checkpoint
                 self._progress.update(offset + index // n_splits, result)
+                self._callbacks(contexts, round, index, tasks, [])
         queue = _TaskQueue(tasks, finished, shared.estimators, rates=self._rates)
-        with _shared_prefixes(tasks, queue.static_order(), shared, search.n_jobs) as plans:
+        # A model that callbacks follow is fitted whole (no shared prefix).
+        todo = [] if shared.contexts is not None else queue.static_order()
+        with _shared_prefixes(tasks, todo, shared, search.n_jobs) as plans:
             queue.run_first(plans)
             for index, result in self._session.run(queue, round, self.retried):
+                messages = result.pop("callback_messages", [])
                 out[index] = result
                 store.save(index, result)
                 self._progress.update(offset + index // n_splits, result)
+                self._callbacks(contexts, round, index, tasks, messages)
         self._rates = queue.rates()
         if sharding is not None:
             sharding.after_run(store, out)  # a shard's fit ends here
@@ -274,6 +301,32 @@ class _Runtime:
             self.more_results.setdefault(key, []).extend(value)
         self.results = self._format()
         return self.results
+
+    def _callbacks(self, contexts, round, index, tasks, messages):
+        """Call the hooks of a finished fit's evaluation task in this process.
+
+        Its ``on_fit_task_begin``, the messages its model's callbacks sent
+        on the worker, then its ``on_fit_task_end``, with the search as
+        ``estimator`` and the fold's training rows (and sample weights) made
+        only if a callback asks for them.
+        """
+        if contexts is None:
+            return
+        task = tasks[index]
+        train = round.get("splits", self.splits)[task.split_idx][0]
+        weight = self.shared.fit_params[task.model_idx].get("sample_weight")
+        kwargs = {
+            "X": lambda: _safe_indexing(self._X, train),
+            "y": None if self._y is None else lambda: _safe_indexing(self._y, train),
+            "metadata": None
+            if weight is None
+            else lambda: {"sample_weight": _safe_indexing(weight, train)},
+        }
+        if "contexts" in round:
+            _mark_propagated(contexts[index], self.shared.estimators[task.model_idx])
+        contexts[index].call_on_fit_task_begin(estimator=self._search, **kwargs)
+        _deliver(messages)
+        contexts[index].call_on_fit_task_end(estimator=self._search, **kwargs)
 
     def _format(self):
         """The cumulative ``cv_results_``."""

@@ -1,14 +1,16 @@
 """MultiModelSearchCV: one cross-validated search over several models."""
 
+import contextlib
 import numbers
 import os
 import time
 import warnings
+from inspect import signature
 
 import numpy as np
 import pandas as pd
 from sklearn.base import _fit_context, clone, is_classifier, is_regressor
-from sklearn.exceptions import FitFailedWarning, NotFittedError
+from sklearn.exceptions import NotFittedError
 from sklearn.metrics import check_scoring
 from sklearn.metrics._scorer import _check_multimetric_scoring, _MultimetricScorer
 from sklearn.model_selection import check_cv
@@ -23,6 +25,7 @@ from sklearn.utils.metadata_routing import (
 from sklearn.utils._repr_html.estimator import _VisualBlock
 from sklearn.utils.validation import _check_method_params, check_is_fitted, indexable
 
+from ._callbacks import _root_context
 from ._dispatch import _check_backend
 from ._progress import _check_progress
 from ._runtime import _Runtime
@@ -508,12 +511,6 @@ class MultiModelSearchCV(BaseSearchCV):
         self : object
             The fitted search.
         """
-        if getattr(self, "_skl_callbacks", None):
-            warnings.warn(
-                "scikit-learn callbacks (set_callbacks) are not supported by "
-                "MultiModelSearchCV and are ignored.",
-                UserWarning,
-            )
         _check_backend(self.backend, self.address)
         _check_progress(self.progress)
         models = self._models()
@@ -523,6 +520,12 @@ class MultiModelSearchCV(BaseSearchCV):
         X, y = indexable(X, y)
         params = _check_method_params(X, params=params)
         fit_params, split_params, score_params = self._routed_params(models, params)
+
+        weight = params.get("sample_weight")
+        metadata = None if weight is None else {"sample_weight": weight}
+        root_ctx = _root_context(self)
+        if root_ctx is not None:
+            root_ctx.call_on_fit_task_begin(estimator=self, X=X, y=y, metadata=metadata)
 
         cv = check_cv(self.cv, y, classifier=is_classifier(self))
         runtime = _Runtime(
@@ -540,7 +543,10 @@ class MultiModelSearchCV(BaseSearchCV):
         self.n_splits_ = runtime.n_splits
         with runtime:
             try:
-                self._run_search(runtime.evaluate_candidates)
+                if "callback_ctx" in signature(self._run_search).parameters:
+                    self._run_search(runtime.evaluate_candidates, callback_ctx=root_ctx)
+                else:  # a subclass's own search, as scikit-learn allows
+                    self._run_search(runtime.evaluate_candidates)
             finally:
                 # Kept when every fit failed and the search raises.
                 self.fit_errors_ = runtime.fit_errors
@@ -556,10 +562,12 @@ class MultiModelSearchCV(BaseSearchCV):
                 "because the worker running them was lost; all fits completed.",
                 RuntimeWarning,
             )
-        self._select_and_refit(runtime, X, y, scorers, refit_metric)
+        self._select_and_refit(runtime, X, y, scorers, refit_metric, root_ctx, metadata)
+        if root_ctx is not None:
+            root_ctx.call_on_fit_task_end(estimator=self, X=X, y=y, metadata=metadata)
         return self
 
-    def _run_search(self, evaluate_candidates):
+    def _run_search(self, evaluate_candidates, callback_ctx=None):
         """Evaluate every candidate of every model in one call.
 
         The search's seam, as in :class:`~sklearn.model_selection.GridSearchCV`:
@@ -574,8 +582,20 @@ class MultiModelSearchCV(BaseSearchCV):
         ----------
         evaluate_candidates : callable
             Evaluates candidates on every fold (see above).
+        callback_ctx : sklearn.callback.CallbackContext, default=None
+            The fit's callback context (scikit-learn 1.9+); the evaluations
+            are subtasks of a ``search`` task under it, as in GridSearchCV.
         """
-        evaluate_candidates(self._all_candidates(self._models()))
+        candidates = self._all_candidates(self._models())
+        if callback_ctx is not None:
+            callback_ctx = callback_ctx.subcontext(
+                task_name="search",
+                max_subtasks=len(candidates) * self.n_splits_,
+                sequential_subtasks=False,
+            ).call_on_fit_task_begin(estimator=self)
+        evaluate_candidates(candidates, callback_ctx=callback_ctx)
+        if callback_ctx is not None:
+            callback_ctx.call_on_fit_task_end(estimator=self)
 
     def _all_candidates(self, models):
         """Every candidate of every model, in the form ``evaluate_candidates`` takes."""
@@ -586,7 +606,7 @@ class MultiModelSearchCV(BaseSearchCV):
             return [params for _, params in candidates]
         return [(models[index].name, params) for index, params in candidates]
 
-    def _select_and_refit(self, runtime, X, y, scorers, refit_metric):
+    def _select_and_refit(self, runtime, X, y, scorers, refit_metric, root_ctx, metadata):
         """Select the best candidate of all the rounds and refit it.
 
         As BaseSearchCV does after its search (``_select_best_index``,
@@ -621,12 +641,26 @@ class MultiModelSearchCV(BaseSearchCV):
                     )
                 )
             best_fit_params = runtime.shared.fit_params[candidates[self.best_index_][0]]
-            refit_start_time = time.time()
-            if y is not None:
-                self.best_estimator_.fit(X, y, **best_fit_params)
-            else:
-                self.best_estimator_.fit(X, **best_fit_params)
-            self.refit_time_ = time.time() - refit_start_time
+            refit_ctx = None
+            if root_ctx is not None:
+                refit_ctx = root_ctx.subcontext(task_name="refit-with-best-params")
+            with (
+                contextlib.nullcontext()
+                if refit_ctx is None
+                else refit_ctx.propagate_callback_context(self.best_estimator_)
+            ):
+                if refit_ctx is not None:
+                    refit_ctx.call_on_fit_task_begin(
+                        estimator=self, X=X, y=y, metadata=metadata
+                    )
+                refit_start_time = time.time()
+                if y is not None:
+                    self.best_estimator_.fit(X, y, **best_fit_params)
+                else:
+                    self.best_estimator_.fit(X, **best_fit_params)
+                self.refit_time_ = time.time() - refit_start_time
+            if refit_ctx is not None:
+                refit_ctx.call_on_fit_task_end(estimator=self, X=X, y=y, metadata=metadata)
             if hasattr(self.best_estimator_, "feature_names_in_"):
                 self.feature_names_in_ = self.best_estimator_.feature_names_in_
 

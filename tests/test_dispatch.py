@@ -458,6 +458,29 @@ def test_error_score_raise_propagates_ray(ray_running, tmp_path, data):
 
 
 # ----------------------------------------------------------------------
+# scikit-learn callbacks: events from the workers through the result stream
+# ----------------------------------------------------------------------
+@pytest.mark.skipif(not hasattr(MultiModelSearchCV, "set_callbacks"), reason="sklearn<1.9")
+@pytest.mark.parametrize("backend", ["loky", "threading", "dask", "ray"])
+def test_callbacks_on_every_backend(request, backend):
+    from sklearn.callback.tests._utils import MaxIterEstimator
+    from sklearn.datasets import make_classification
+    from sklearn.model_selection import GridSearchCV
+    from test_search import hook_calls
+
+    if backend == "dask":
+        request.getfixturevalue("client")
+    elif backend == "ray":
+        request.getfixturevalue("ray_running")
+    X, y = make_classification(n_samples=40, random_state=0)
+    expected = hook_calls(GridSearchCV, MaxIterEstimator(), X, y)
+    calls = hook_calls(MultiModelSearchCV, MaxIterEstimator(), X, y, backend=backend, n_jobs=2)
+    # The model's own tasks ran on the workers: each fit's first iteration.
+    assert calls[1][("on_fit_task_end", "iteration 0", 0)] == 3 * 2 + 1  # + refit
+    assert calls == expected
+
+
+# ----------------------------------------------------------------------
 # Ctrl-C
 # ----------------------------------------------------------------------
 CTRL_C_SCRIPT = textwrap.dedent(

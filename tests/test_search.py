@@ -6,6 +6,7 @@ form must give, per model, exactly what a separate GridSearchCV gives.
 
 import pickle
 import re
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -898,3 +899,41 @@ def test_evaluate_candidates_rejects_a_bad_candidate_before_any_fit(regression):
 
     with pytest.raises(ValueError, match=r"\('svm', \{'C': 1.0\}\).*\['ridge'\]"):
         Bad([("ridge", Ridge(), {})], cv=3).fit(*regression)
+
+
+# ----------------------------------------------------------------------
+# scikit-learn callbacks (1.9+): as GridSearchCV honours them
+# ----------------------------------------------------------------------
+def hook_calls(search_class, estimator, X, y, **kwargs):
+    """Each hook call of a plain and an auto-propagated callback, counted."""
+    from collections import Counter
+
+    from sklearn.callback.tests._utils import (
+        RecordingAutoPropagatedCallback,
+        RecordingCallback,
+    )
+
+    callbacks = [RecordingCallback(), RecordingAutoPropagatedCallback()]
+    search = search_class(
+        estimator, {"max_iter": [1, 2, 3]}, cv=2, scoring="accuracy", **kwargs
+    ).set_callbacks(*callbacks)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "does not support callbacks"
+        search.fit(X, y)
+    assert all(r["estimator"] is search for r in callbacks[0].record)
+    return [
+        Counter((r["name"], r["context"].task_name, r["context"].task_id) for r in c.record)
+        for c in callbacks
+    ]
+
+
+@pytest.mark.skipif(not hasattr(MultiModelSearchCV, "set_callbacks"), reason="sklearn<1.9")
+@pytest.mark.parametrize("refit", [True, False])
+@pytest.mark.parametrize("model", ["MaxIterEstimator", "NoCallbackEstimator"])
+def test_callbacks_called_as_gridsearchcv_calls_them(classification, refit, model):
+    from sklearn.callback.tests import _utils
+
+    X, y = classification
+    estimator = getattr(_utils, model)()
+    expected = hook_calls(GridSearchCV, estimator, X, y, refit=refit)
+    assert hook_calls(MultiModelSearchCV, estimator, X, y, refit=refit) == expected

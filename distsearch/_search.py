@@ -907,8 +907,21 @@ class MultiModelSearchCV(BaseSearchCV):
 
         Raises
         ------
-        ShardError
+        distsearch.ShardError
             A shard is missing or of another search (before any fit).
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from sklearn.datasets import make_regression
+        >>> from sklearn.linear_model import Ridge
+        >>> from distsearch import MultiModelSearchCV
+        >>> X, y = make_regression(n_samples=60, n_features=4, random_state=0)
+        >>> store = tempfile.mkdtemp()
+        >>> search = MultiModelSearchCV(Ridge(), {"alpha": [0.1, 1.0]}, cv=3)
+        >>> _ = search.fit_shard(X, y, shard=(0, 2), store=store)  # shard 1 never ran
+        >>> search.collect(X, y, store=store, run_missing=True).best_params_
+        {'alpha': 0.1}
         """
         from ._shard import _check_store, _local_store, _Sharding
 

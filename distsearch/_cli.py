@@ -61,7 +61,12 @@ def _parser():
         ),
     )
     tournament.add_argument(
-        "--no-progress", action="store_true", help="no progress bar during the search"
+        "--no-progress",
+        action="store_true",
+        help=(
+            "no progress during the search (by default: a bar in a terminal, a line "
+            "per tenth of the fits in a log, when tqdm is installed)"
+        ),
     )
     tournament.add_argument(
         "--resume",
@@ -110,6 +115,7 @@ def main(argv=None):
     """
     args = _parser().parse_args(argv)
     from ._config import ConfigError
+    from ._extras import available
     from ._shard import ShardError
     from ._tournament import run_tournament
 
@@ -122,7 +128,8 @@ def main(argv=None):
             n_jobs=args.n_jobs,
             output=args.output,
             quick=args.quick,
-            progress=not args.no_progress,
+            # Asked for by nobody, so shown only when tqdm is there to show it.
+            progress=not args.no_progress and available("tqdm"),
             resume=args.resume,
             shard=args.shard,
             collect=args.collect,

@@ -39,6 +39,7 @@ from sklearn.linear_model import LogisticRegression, Ridge, RidgeClassifier
 from sklearn.metrics import get_scorer_names
 
 from ._data import DataSpecError, _check_data_spec
+from ._extras import available, check_estimator_packages
 from ._spaces import _check_models, _check_n_iter
 
 DEFAULT_SOURCE = "built-in default"
@@ -382,6 +383,15 @@ def _resolve(config, dataset, seed):
         key, models, n_iter = "contenders", list(config.contenders), config.n_iter
     else:
         key = "contenders"
+        if dataset.task != "multilabel":
+            missing = [m for m in ("lightgbm", "keras", "scikeras") if not available(m)]
+            if missing:
+                raise fail(
+                    key,
+                    f"the built-in contenders (LightGBM, a Keras network, a linear baseline) "
+                    f"need {missing}, not installed: pip install \"distsearch[lightgbm,keras]\"; "
+                    "or give a config with contenders of your own (see examples/)",
+                )
         models, n_iter = _default_contenders(dataset.task, seed)
     try:
         checked = _check_models(models, None)
@@ -397,6 +407,10 @@ def _resolve(config, dataset, seed):
                 f"{'regressor' if dataset.task == 'regression' else 'classifier'}, "
                 f"but the data is a {dataset.task} task",
             )
+        try:
+            check_estimator_packages(model.name, model.estimator)
+        except ImportError as exc:
+            raise fail(key, str(exc)) from None
     scoring = _scoring_dict(config.scoring or _default_scoring(dataset), fail)
     rank_by = config.rank_by or next(iter(scoring))
     if rank_by not in scoring:

@@ -202,6 +202,7 @@ def check_sizes(dataset, *, n_splits, test_size, seed, csv):
         Whether rows are also named by their line in a CSV file.
     """
     origin, y = dataset.origin, dataset.y
+    n_splits = max(n_splits, 2)  # n_splits=1 is one shuffled split: 2 rows at least
     n_rows = len(dataset.X)
     n_train, n_test = _split_sizes(n_rows, test_size)
     classes = y.value_counts(sort=False) if dataset.task == "classification" else None

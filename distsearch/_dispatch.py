@@ -43,7 +43,6 @@ worker, node or object loss, so that every retry is counted.
 """
 
 import contextlib
-import importlib
 import multiprocessing
 import os
 import threading
@@ -57,6 +56,7 @@ from sklearn.base import clone
 from sklearn.utils.parallel import Parallel, delayed
 
 from ._callbacks import _capture
+from ._extras import require
 from ._fit import _fit_and_score
 from ._prefix import _fit_and_score_shared
 
@@ -219,13 +219,7 @@ def _check_backend(backend, address):
             f"backend='ray', not backend={backend!r}."
         )
     if backend in _EXTRAS:
-        try:
-            importlib.import_module(_EXTRAS[backend])
-        except ImportError as exc:
-            raise ImportError(
-                f"backend={backend!r} needs the {_EXTRAS[backend]!r} package: "
-                f'pip install "distsearch[{backend}]"'
-            ) from exc
+        require(_EXTRAS[backend], backend, f"backend={backend!r}")
 
 
 class _Session:

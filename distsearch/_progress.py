@@ -6,20 +6,86 @@ own completion loop rather than from inside the workers. Its postfix shows
 the best *mean* cross-validated score so far: a candidate counts once all its
 folds are done, scored with the refit metric (the first metric when refit
 names none).
+
+Where it is drawn: in a notebook, a widget (tqdm's notebook bar; ipywidgets
+is in the ``progress`` extra) or, without ipywidgets, tqdm's text bar (which
+the notebook redraws in place); in a terminal, tqdm's text bar on stderr;
+anywhere else (stderr redirected to a file or a pipe: a log, CI), no ``\r``
+frames but a plain line at each tenth of the fits and at the end.
 """
 
 import math
+import sys
+import time
+
+from ._extras import available, require
 
 
 def _check_progress(progress):
     """Raise before any work if ``progress`` is asked for without tqdm."""
     if progress:
-        try:
-            import tqdm  # noqa: F401
-        except ImportError as exc:
-            raise ImportError(
-                'progress=True needs the tqdm package: pip install "distsearch[progress]"'
-            ) from exc
+        require("tqdm", "progress", "progress=True")
+
+
+def _in_notebook():
+    """Whether this process is a Jupyter kernel (IPython's ZMQ shell)."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if hasattr(ipython, "get_ipython") else None
+    return type(shell).__name__ == "ZMQInteractiveShell"
+
+
+def _is_terminal(stream):
+    isatty = getattr(stream, "isatty", None)
+    try:
+        return bool(isatty and isatty())
+    except ValueError:  # closed
+        return False
+
+
+class _LogLines:
+    """A bar for logs: one plain line per tenth of the fits, and at the end."""
+
+    def __init__(self, total, unit, desc):
+        self.total, self.unit, self.desc = total, unit, desc
+        self.n, self.postfix, self._shown = 0, "", 0
+        self._start = time.perf_counter()
+
+    def set_postfix(self, refresh=False, **values):
+        self.postfix = ", ".join(f"{k}={v}" for k, v in values.items())
+
+    def update(self, n):
+        self.n += n
+        if self.n * 10 // max(self.total, 1) > self._shown * 10 // max(self.total, 1):
+            self._line()
+
+    def _line(self):
+        self._shown = self.n
+        elapsed = time.perf_counter() - self._start
+        print(
+            f"{self.desc}: {self.n}/{self.total} {self.unit}s [{elapsed:.0f} s]"
+            + (f", {self.postfix}" if self.postfix else ""),
+            file=sys.stderr,
+            flush=True,
+        )
+
+    def close(self):
+        if self._shown != self.n or self.n == 0:
+            self._line()
+
+
+def _bar(total, unit, desc):
+    """A progress bar where it can be shown (see the module docstring)."""
+    if _in_notebook():
+        if available("ipywidgets"):
+            from tqdm.notebook import tqdm
+        else:
+            from tqdm.std import tqdm
+        return tqdm(total=total, unit=unit, desc=desc)
+    if _is_terminal(sys.stderr):
+        from tqdm.std import tqdm
+
+        return tqdm(total=total, unit=unit, desc=desc, file=sys.stderr)
+    return _LogLines(total, unit, desc)
 
 
 class _Progress:
@@ -38,9 +104,7 @@ class _Progress:
         self._bar = None
         if not enabled:
             return
-        from tqdm.auto import tqdm
-
-        self._bar = tqdm(total=n_candidates * n_splits, unit="fit", desc="search")
+        self._bar = _bar(n_candidates * n_splits, "fit", "search")
         self._n_splits = n_splits
         self._metric = metric
         self._fold_scores = {}

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from ._dispatch import _best_iteration
+from ._extras import available
 
 SUMMARY = "summary.txt"
 CV_RESULTS = "cv_results.csv"
@@ -183,6 +184,10 @@ def summary_text(run, timings):
         f"{run.final_path.name} (joblib: a dict with 'estimator' and its metadata: "
         "feature_names, params, versions, scores)",
         "",
+    ]
+    if run.skipped:
+        lines += ["Skipped"] + [f"  {item}" for item in run.skipped] + [""]
+    lines += [
         "Timings (seconds)",
     ]
     lines += [f"  {stage}: {seconds:.1f}" for stage, seconds in timings.items()]
@@ -378,31 +383,47 @@ def _save(fig, path):
     fig.savefig(path, dpi=110)
 
 
+def _plot(run, path, draw, *args):
+    """Draw and save one plot; a plot that cannot be drawn is skipped, never fatal.
+
+    What was skipped and why goes into ``run.skipped`` (the summary lists it).
+    """
+    if not available("matplotlib"):
+        run.skipped.append(f'{path.name}: matplotlib is not installed (pip install "distsearch[plot]")')
+        return
+    try:
+        _save(draw(*args), path)
+    except Exception as exc:  # noqa: BLE001 - the search's results are written all the same
+        run.skipped.append(f"{path.name}: {type(exc).__name__}: {exc}")
+
+
 def write_reports(run, total_seconds, reports_started):
-    """Write ``cv_results.csv``, the plots and ``summary.txt`` into the run folder."""
+    """Write ``cv_results.csv``, the plots and ``summary.txt`` into the run folder.
+
+    The plots never stop the rest: one that cannot be drawn (matplotlib
+    missing, an error) is listed under "Skipped" in the summary.
+    """
     run_dir = run.run_dir
     cv_results_frame(run.search.cv_results_).to_csv(run_dir / CV_RESULTS, index=False)
-    _save(plot_scores(run.search, run.rank_by), run_dir / SCORES_PLOT)
+    _plot(run, run_dir / SCORES_PLOT, plot_scores, run.search, run.rank_by)
     predictions = run.predictions
     winner = run.search.best_model_name_
     if "classes" not in predictions:
         title = f"{winner} on the held-out set: {run.rank_by} = {run.winner_test[run.rank_by]:.3f}"
-        _save(
-            plot_predicted_vs_true(predictions["y_true"], predictions["y_pred"], title),
-            run_dir / PREDICTED_PLOT,
+        _plot(
+            run, run_dir / PREDICTED_PLOT, plot_predicted_vs_true,
+            predictions["y_true"], predictions["y_pred"], title,
         )
     else:
         title = f"{winner} on the held-out set ({len(predictions['y_true'])} rows)"
-        _save(
-            plot_confusion_matrix(
-                predictions["y_true"], predictions["y_pred"], predictions["classes"], title
-            ),
-            run_dir / CONFUSION_PLOT,
+        _plot(
+            run, run_dir / CONFUSION_PLOT, plot_confusion_matrix,
+            predictions["y_true"], predictions["y_pred"], predictions["classes"], title,
         )
         if predictions["scores"] is not None:
-            _save(
-                plot_roc(predictions["y_true"], predictions["scores"], predictions["classes"], title),
-                run_dir / ROC_PLOT,
+            _plot(
+                run, run_dir / ROC_PLOT, plot_roc,
+                predictions["y_true"], predictions["scores"], predictions["classes"], title,
             )
     timings = dict(run.timings)
     timings["reports"] = time.perf_counter() - reports_started

@@ -27,6 +27,7 @@ from sklearn.utils.validation import _check_method_params, check_is_fitted, inde
 
 from ._callbacks import _root_context
 from ._dispatch import _check_backend
+from ._extras import check_estimator_packages, require
 from ._progress import _check_progress
 from ._runtime import _Runtime
 from ._spaces import (
@@ -514,6 +515,8 @@ class MultiModelSearchCV(BaseSearchCV):
         _check_backend(self.backend, self.address)
         _check_progress(self.progress)
         models = self._models()
+        for model in models:
+            check_estimator_packages(model.name, model.estimator)
         _check_n_iter(self.n_iter, models)
         scorers, refit_metric = self._get_scorers()
 
@@ -800,6 +803,7 @@ class MultiModelSearchCV(BaseSearchCV):
         >>> [label.get_text() for label in figure.axes[0].get_xticklabels()]
         ['1 ridge', '2 lasso', '3 ridge']
         """
+        require("matplotlib", "plot", "plot_scores")
         from ._reports import plot_scores
 
         check_is_fitted(self, "cv_results_")

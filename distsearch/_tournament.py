@@ -67,6 +67,7 @@ from ._config import (
 from ._data import DataSpecError, _load_data
 from ._datacheck import check_sizes, held_out_split
 from ._dispatch import _check_backend
+from ._extras import available
 from ._fit import _exception_text
 from ._progress import _check_progress
 from ._shard import ShardError
@@ -121,6 +122,7 @@ class _Run:
     versions: dict
     timings: dict = field(default_factory=dict)
     notes: list = field(default_factory=list)  # the config's seed mappings
+    skipped: list = field(default_factory=list)  # reports not written, with why
 
 
 def _versions():
@@ -343,7 +345,8 @@ def run_tournament(
         Smoke-test size: at most 300 rows, 3 folds, 2 candidates per model,
         ``n_estimators`` / ``epochs`` capped at 20.
     progress : bool
-        Show a progress bar during the search.
+        Show the search's progress (needs the ``progress`` extra): a bar in
+        a terminal or a notebook, a line per tenth of the fits in a log.
     resume : str or None
         The id of a run in ``output`` to continue (after a crash, a Ctrl-C),
         the name of its folder there (a path is refused):
@@ -390,6 +393,11 @@ def run_tournament(
     log(dataset.description)
     for note in config.notes:
         log(f"seed config: {note}")
+    if not available("matplotlib"):
+        log(
+            'plots: skipped, matplotlib is not installed (pip install "distsearch[plot]"); '
+            "the summary, cv_results.csv and the model are written"
+        )
 
     X_train, X_test, y_train, y_test = held_out_split(
         dataset.X, dataset.y, dataset.task, config.test_size, seed

@@ -43,6 +43,8 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from ._extras import require
+
 __all__ = [
     "LightGBMRegressor",
     "LightGBMClassifier",
@@ -58,6 +60,8 @@ def __getattr__(name):
     # The Keras helpers live in ``_keras`` so that importing this module (as
     # every worker does to unpickle a LightGBM helper) does not import Keras.
     if name in _KERAS_NAMES:
+        for module in ("keras", "scikeras"):
+            require(module, "keras", f"distsearch.models.{name}")
         from . import _keras
 
         return getattr(_keras, name)
@@ -204,6 +208,9 @@ _LIGHTGBM_PARAMETERS = """
 class _LightGBMModel(BaseEstimator):
     """The parameters, fit and predict shared by the two LightGBM helpers."""
 
+    # Checked by the searches and the tournament before any fit.
+    _required_packages = (("lightgbm", "lightgbm"),)
+
     def __init__(
         self,
         *,
@@ -248,7 +255,7 @@ class _LightGBMModel(BaseEstimator):
         return tags
 
     def _make_model(self, seed):
-        import lightgbm
+        lightgbm = require("lightgbm", "lightgbm", type(self).__name__)
 
         params = {
             name: getattr(self, name)
@@ -288,7 +295,7 @@ class _LightGBMModel(BaseEstimator):
         self : object
             The fitted estimator.
         """
-        import lightgbm
+        lightgbm = require("lightgbm", "lightgbm", type(self).__name__)
 
         classifier = self._lgb_class == "LGBMClassifier"
         X, y = validate_data(

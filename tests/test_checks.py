@@ -5,6 +5,7 @@ message naming what is wrong, and no run folder (nothing was fitted).
 """
 
 import socket
+import sys
 import textwrap
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -288,3 +289,158 @@ contenders = [
     assert fits.read_text().count("fit") == 6
     assert [f["error"] for f in run.failures] == ["RuntimeError: failed: first", "RuntimeError: failed: second"]
     assert "every candidate of model 'fails' failed; its first error: RuntimeError: failed: first" in lines
+
+
+# ----------------------------------------------------------------------
+# Optional packages: checked before any fit, named with their extra
+# ----------------------------------------------------------------------
+def _regression_data():
+    from sklearn.datasets import make_regression
+
+    return make_regression(n_samples=40, n_features=3, random_state=0)
+
+
+def test_a_helper_without_its_library_stops_before_any_fit(monkeypatch):
+    from sklearn.linear_model import Ridge
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from distsearch import MultiModelSearchCV
+    from distsearch.models import LightGBMRegressor
+
+    monkeypatch.setitem(sys.modules, "lightgbm", None)  # as if not installed
+    search = MultiModelSearchCV(
+        [
+            ("ridge", Ridge(), {"alpha": [1.0]}),
+            ("boost", make_pipeline(StandardScaler(), LightGBMRegressor()), {}),
+        ],
+        cv=2,
+    )
+    with pytest.raises(
+        ImportError,
+        match=r"model 'boost' \(LightGBMRegressor\) needs the 'lightgbm' package: "
+        r'pip install "distsearch\[lightgbm\]"',
+    ):
+        search.fit(*_regression_data())
+    assert not hasattr(search, "cv_results_")
+
+
+def test_keras_helpers_and_plots_name_their_extra(monkeypatch):
+    import distsearch.models
+    from distsearch import MultiModelSearchCV
+    from sklearn.linear_model import Ridge
+
+    search = MultiModelSearchCV([("ridge", Ridge(), {"alpha": [1.0, 2.0]})], cv=2).fit(*_regression_data())
+    monkeypatch.setitem(sys.modules, "keras", None)
+    monkeypatch.delitem(sys.modules, "distsearch._keras", raising=False)
+    with pytest.raises(ImportError, match=r'distsearch.models.KerasRegressor needs the \'keras\' package: pip install "distsearch\[keras\]"'):
+        distsearch.models.KerasRegressor
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    with pytest.raises(ImportError, match=r'plot_scores needs the \'matplotlib\' package: pip install "distsearch\[plot\]"'):
+        search.plot_scores()
+
+
+def test_without_matplotlib_the_run_folder_is_complete_but_the_plots(tmp_path, monkeypatch):
+    config = write_case(tmp_path, rows_csv(30), settings="n_splits = 3\n")
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    lines = []
+    run = run_tournament(config, n_jobs=1, output=tmp_path / "out", progress=False, log=lines.append)
+    assert sorted(p.name for p in run.run_dir.iterdir()) == [
+        "checkpoint", "cv_results.csv", "model.joblib", "summary.txt"
+    ]
+    assert lines[1].startswith('plots: skipped, matplotlib is not installed (pip install "distsearch[plot]")') or any(
+        line.startswith("plots: skipped, matplotlib is not installed") for line in lines
+    )
+    summary = (run.run_dir / "summary.txt").read_text()
+    skipped = summary.split("\nSkipped\n")[1].split("\n\n")[0].splitlines()
+    assert skipped == [
+        '  scores.png: matplotlib is not installed (pip install "distsearch[plot]")',
+        '  predicted-vs-true.png: matplotlib is not installed (pip install "distsearch[plot]")',
+    ]
+
+
+def test_default_tournament_without_its_libraries_is_an_exit_2_error(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "lightgbm", None)
+    err = usage_error(capsys, ["tournament", "--output", str(tmp_path / "out")])
+    assert (
+        "built-in default: contenders: the built-in contenders (LightGBM, a Keras network, a linear "
+        "baseline) need ['lightgbm'], not installed: pip install \"distsearch[lightgbm,keras]\"" in err
+    )
+    assert not (tmp_path / "out").exists()
+
+
+def test_progress_where_it_can_be_shown(tmp_path, capsys):
+    """A terminal gets tqdm's redrawn bar; a log gets plain lines, never a '\\r' frame."""
+    import fcntl
+    import os
+    import pty
+    import struct
+    import subprocess
+    import termios
+
+    from sklearn.linear_model import Ridge
+
+    from distsearch import MultiModelSearchCV
+
+    search = "MultiModelSearchCV(Ridge(), {'alpha': [0.1, 1.0, 10.0, 100.0, 1000.0]}, cv=4, progress=True)"
+    eval(search).fit(*_regression_data())  # stderr is captured here: a log
+    logged = capsys.readouterr().err
+    assert "\r" not in logged
+    lines = logged.splitlines()
+    assert lines[-1].startswith("search: 20/20 fits [") and lines[-1].endswith(", best=1")
+    assert [line.split()[1] for line in lines] == [f"{n}/20" for n in (2, 4, 6, 8, 10, 12, 14, 16, 18, 20)]
+
+    script = tmp_path / "search.py"
+    script.write_text(
+        "from sklearn.datasets import make_regression\n"
+        "from sklearn.linear_model import Ridge\n"
+        "from distsearch import MultiModelSearchCV\n"
+        f"{search}.fit(*make_regression(n_samples=40, n_features=3, random_state=0))\n"
+    )
+    controller, terminal = pty.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # 100 columns
+    process = subprocess.Popen([sys.executable, str(script)], stderr=terminal, stdout=subprocess.DEVNULL)
+    os.close(terminal)
+    output = b""
+    while True:
+        try:
+            chunk = os.read(controller, 4096)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        output += chunk
+    os.close(controller)
+    assert process.wait() == 0
+    text = output.decode()
+    assert "\r" in text and "search: 100%" in text and "20/20" in text
+
+
+def test_progress_in_a_notebook_is_a_widget_without_tqdm_warnings(tmp_path):
+    nbformat = pytest.importorskip("nbformat")
+    from nbclient import NotebookClient
+
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [
+        nbformat.v4.new_code_cell(
+            "from sklearn.datasets import make_regression\n"
+            "from sklearn.linear_model import Ridge\n"
+            "from distsearch import MultiModelSearchCV\n"
+            "X, y = make_regression(n_samples=40, n_features=3, random_state=0)\n"
+            "MultiModelSearchCV(Ridge(), {'alpha': [0.1, 1.0]}, cv=2, progress=True).fit(X, y);"
+        ),
+        # Without ipywidgets: tqdm's text bar, which the notebook redraws in place.
+        nbformat.v4.new_code_cell(
+            "import sys\n"
+            "sys.modules['ipywidgets'] = None\n"
+            "MultiModelSearchCV(Ridge(), {'alpha': [0.1, 1.0]}, cv=2, progress=True).fit(X, y);"
+        ),
+    ]
+    NotebookClient(notebook, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    widget, text = notebook.cells[0].outputs, notebook.cells[1].outputs
+    assert [o for o in widget if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+    assert "".join(o.get("text", "") for o in widget) == ""
+    assert not [o for o in text if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+    text = "".join(o.get("text", "") for o in text)
+    assert "search: 100%" in text and "4/4" in text
+    assert "IProgress" not in text and "TqdmWarning" not in text

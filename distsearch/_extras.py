@@ -33,6 +33,20 @@ def available(module):
         return False
 
 
+def missing(module, extra, what):
+    """The ImportError for ``what`` when ``module`` (of ``extra``) is not installed."""
+    return ImportError(
+        f"{what} needs the {module.split('.')[0]!r} package: pip install \"distsearch[{extra}]\""
+    )
+
+
+def check_installed(modules, extra, what):
+    """Raise :func:`missing`'s error for the first of ``modules`` not installed; imports none."""
+    for module in modules:
+        if not available(module):
+            raise missing(module, extra, what)
+
+
 def require(module, extra, what):
     """Import and return ``module``; an ImportError naming ``extra`` if it is missing.
 
@@ -55,10 +69,7 @@ def require(module, extra, what):
     try:
         return importlib.import_module(module)
     except ImportError as exc:
-        raise ImportError(
-            f"{what} needs the {module.split('.')[0]!r} package: "
-            f'pip install "distsearch[{extra}]"'
-        ) from exc
+        raise missing(module, extra, what) from exc
 
 
 def _estimators(estimator):
@@ -86,8 +97,4 @@ def check_estimator_packages(name, estimator):
     """
     for part in _estimators(estimator):
         for module, extra in getattr(type(part), "_required_packages", ()):
-            if not available(module):
-                raise ImportError(
-                    f"model {name!r} ({type(part).__name__}) needs the {module!r} package: "
-                    f'pip install "distsearch[{extra}]"'
-                )
+            check_installed([module], extra, f"model {name!r} ({type(part).__name__})")

@@ -43,7 +43,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from ._extras import require
+from ._extras import check_installed, require
 
 __all__ = [
     "LightGBMRegressor",
@@ -60,8 +60,8 @@ def __getattr__(name):
     # The Keras helpers live in ``_keras`` so that importing this module (as
     # every worker does to unpickle a LightGBM helper) does not import Keras.
     if name in _KERAS_NAMES:
-        for module in ("keras", "scikeras"):
-            require(module, "keras", f"distsearch.models.{name}")
+        # Looked up, not imported: _keras sets KERAS_BACKEND before importing Keras.
+        check_installed(("keras", "scikeras"), "keras", f"distsearch.models.{name}")
         from . import _keras
 
         return getattr(_keras, name)

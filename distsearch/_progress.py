@@ -53,6 +53,12 @@ class _LogLines:
     def set_postfix(self, refresh=False, **values):
         self.postfix = ", ".join(f"{k}={v}" for k, v in values.items())
 
+    def set_description(self, desc, refresh=False):
+        self.desc = desc
+
+    def refresh(self):
+        pass  # a line is printed at each tenth of the fits, not on demand
+
     def update(self, n):
         self.n += n
         if self.n * 10 // max(self.total, 1) > self._shown * 10 // max(self.total, 1):

@@ -290,6 +290,11 @@ class _Session:
     def __exit__(self, *exc_info):
         return self._stack.__exit__(*exc_info)
 
+    @property
+    def n_slots(self):
+        """The fits the open engine runs at once (its worker slots)."""
+        return self._engine.n_slots if self._engine is not None else self._n_slots
+
     def run(self, queue, round=None, retried=None):
         """Evaluate every task of ``queue``; yield ``(index, result)`` pairs.
 

@@ -128,6 +128,13 @@ class _Progress:
             self._bar.set_description(description, refresh=False)
         self._bar.refresh()
 
+    def drop(self, n_fits):
+        """Take ``n_fits`` fits that will not run (cancelled) off the total."""
+        if self._bar is None or not n_fits:
+            return
+        self._bar.total -= n_fits
+        self._bar.refresh()
+
     def update(self, cand_idx, result):
         """Count a finished fit of candidate ``cand_idx`` with its result.
 

@@ -184,8 +184,14 @@ class _Runtime:
         """(model name, params, fold) of a task, for messages."""
         return self.models[task.model_idx].name, task.params, task.split_idx
 
+    @property
+    def n_slots(self):
+        """The fits the fit's engine runs at once (while the runtime is open)."""
+        return self._session.n_slots
+
     def evaluate_candidates(
-        self, candidate_params, cv=None, more_results=None, callback_ctx=None
+        self, candidate_params, cv=None, more_results=None, callback_ctx=None, *,
+        on_result=None
     ):
         """Evaluate candidates on every fold; return the cumulative ``cv_results_``.
 
@@ -203,6 +209,15 @@ class _Runtime:
             The task (scikit-learn 1.9+ callbacks) whose subtasks this call's
             fits are, one ``candidate-split-evaluation`` each, as in
             GridSearchCV (see :mod:`distsearch._callbacks`).
+        on_result : callable, default=None
+            ``on_result(candidate, fold, result)`` is called on the driver
+            with each fit's result as it arrives (the call's candidate index,
+            the fold index, the fit's result dict; checkpointed results
+            first, in task order). It returns a dict ``{candidate: n_kept}``
+            (possibly empty) of candidates to stop: their folds not started
+            are not run, and only their first ``n_kept`` folds enter the
+            results, the others having NaN scores and zero times (a search
+            that prunes, such as the Optuna search).
 
         Returns
         -------
@@ -255,11 +270,20 @@ class _Runtime:
         self._progress.extend(
             n_candidates, f"round {self.n_rounds}" if self.n_rounds > 1 else None
         )
+        stopped = {}  # candidate -> folds kept (on_result's answers)
+
+        def tell(index, result):
+            if on_result is not None:
+                stopped.update(on_result(*divmod(index, n_splits), result))
+
         for index, result in enumerate(out):
             if result is not None:  # reused from the checkpoint
                 self._progress.update(offset + index // n_splits, result)
                 self._callbacks(contexts, round, index, tasks, [])
+                tell(index, result)
         queue = _TaskQueue(tasks, finished, shared.estimators, rates=self._rates)
+        for cand_idx, n_kept in stopped.items():
+            self._progress.drop(queue.cancel(cand_idx, n_kept))
         # A model that callbacks follow is fitted whole (no shared prefix).
         todo = [] if shared.contexts is not None else queue.static_order()
         with _shared_prefixes(tasks, todo, shared, search.n_jobs) as plans:
@@ -270,9 +294,19 @@ class _Runtime:
                 store.save(index, result)
                 self._progress.update(offset + index // n_splits, result)
                 self._callbacks(contexts, round, index, tasks, messages)
+                n_stopped = len(stopped)
+                tell(index, result)
+                for cand_idx in list(stopped)[n_stopped:]:
+                    self._progress.drop(queue.cancel(cand_idx, stopped[cand_idx]))
         self._rates = queue.rates()
         if sharding is not None:
             sharding.after_run(store, out)  # a shard's fit ends here
+        for cand_idx, n_kept in stopped.items():
+            first = out[cand_idx * n_splits]  # n_kept >= 1: fold 0 is kept
+            for split_idx in range(n_kept, n_splits):
+                out[cand_idx * n_splits + split_idx] = _not_run(
+                    first, len(splits[split_idx][1])
+                )
         if len(out) < 1:
             raise ValueError(
                 "No fits were performed. Was the CV iterator empty? "
@@ -345,6 +379,27 @@ class _Runtime:
             _best_iteration_columns(self.best_iterations, n_candidates, self.n_splits)
         )
         return results
+
+
+def _not_run(result, n_test_samples):
+    """The result of a fold that did not run, shaped as ``result``: NaN scores."""
+    def nan_like(scores):
+        if isinstance(scores, dict):
+            return {name: np.nan for name in scores}
+        return np.nan
+
+    missing = dict(
+        result,
+        fit_time=0.0,
+        score_time=0.0,
+        fit_error=None,
+        n_test_samples=n_test_samples,
+    )
+    missing["test_scores"] = nan_like(result["test_scores"])
+    if "train_scores" in result:
+        missing["train_scores"] = nan_like(result["train_scores"])
+    missing["best_iteration"] = None
+    return missing
 
 
 def _best_iteration_columns(best_iterations, n_candidates, n_splits):

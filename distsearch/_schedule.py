@@ -296,6 +296,22 @@ class _TaskQueue:
                 break
         return batch
 
+    def cancel(self, cand_idx, n_kept=0):
+        """Drop the folds ``>= n_kept`` of ``cand_idx`` not handed out yet.
+
+        Returns how many were dropped.
+        """
+        with self._lock:
+            folds = self._pending.get(cand_idx)
+            if not folds:
+                return 0
+            kept = [split_idx for split_idx in folds if split_idx < n_kept]
+            n_dropped = len(folds) - len(kept)
+            folds.clear()
+            folds.extend(kept)
+            self._n_left -= n_dropped
+            return n_dropped
+
     def done(self, index, result):
         """Record the fit + score seconds of the finished task ``index``."""
         with self._lock:

@@ -6,8 +6,9 @@ its own parameter space, in one flat parallel dispatch.
 """
 
 from ._contenders import from_contenders_spec
+from ._optuna import OptunaMultiModelSearchCV
 from ._search import MultiModelSearchCV
 from ._shard import ShardError
 
-__all__ = ["MultiModelSearchCV", "ShardError", "from_contenders_spec"]
+__all__ = ["MultiModelSearchCV", "OptunaMultiModelSearchCV", "ShardError", "from_contenders_spec"]
 __version__ = "0.1.0"

@@ -69,6 +69,19 @@ def _parser():
         ),
     )
     tournament.add_argument(
+        "--search",
+        choices=("exhaustive", "optuna"),
+        help=(
+            "exhaustive: every candidate of every model (default, or the config's "
+            "search); optuna: Optuna's model-based search, --n-trials trials"
+        ),
+    )
+    tournament.add_argument(
+        "--n-trials",
+        type=int,
+        help="trials of --search optuna (default: as many as the exhaustive search's candidates)",
+    )
+    tournament.add_argument(
         "--resume",
         metavar="RUN_ID",
         help=(
@@ -134,6 +147,8 @@ def main(argv=None):
             shard=args.shard,
             collect=args.collect,
             store=args.store,
+            search=args.search,
+            n_trials=args.n_trials,
         )
     except ConfigError as exc:
         print(f"distsearch tournament: configuration error: {exc}", file=sys.stderr)

@@ -11,6 +11,9 @@ whose module-level variables set up the tournament; every one is optional::
     scoring = ["r2", "neg_root_mean_squared_error"]
     rank_by = "r2"                  # the metric that picks the winner
     ensemble = {"method": "voting", "top_k": 3}   # or None
+    search = "optuna"               # "exhaustive" (default) or "optuna"
+    n_trials = 60                   # the Optuna search's trials (default: as many
+                                    # as the exhaustive search's candidates)
 
 ``contenders_spec`` is the seed's form (see :func:`distsearch.from_contenders_spec`)
 and replaces ``contenders`` and ``n_iter``. A seed config file (metaflow-helper's
@@ -54,7 +57,12 @@ _KEYS = (
     "scoring",
     "rank_by",
     "ensemble",
+    "search",
+    "n_trials",
 )
+
+# The searches a tournament can run (config ``search``, ``--search``).
+SEARCHES = ("exhaustive", "optuna")
 
 # The seed's (metaflow-helper) settings: read as the seed read them (see
 # _seed_settings), or accepted and reported as ignored.
@@ -106,6 +114,8 @@ class _Config:
     scoring: object = None
     rank_by: str = None
     ensemble: dict = None
+    search: str = None
+    n_trials: int = None
     notes: list = field(default_factory=list)  # the seed settings and keys mapped
 
 
@@ -249,6 +259,7 @@ def _check_config(config):
         _scoring_dict(config.scoring, fail)
     if config.rank_by is not None and config.scoring is None:
         raise fail("rank_by", "set scoring too: rank_by names one of its metrics")
+    _check_search(config.search, config.n_trials, fail, combined=False)
     if config.ensemble is not None:
         ensemble = config.ensemble
         if not (
@@ -263,6 +274,21 @@ def _check_config(config):
                 "expected None or {'method': 'voting' or 'stacking', 'top_k': int >= 2}, "
                 f"got {ensemble!r}",
             )
+
+
+def _check_search(search, n_trials, fail, combined=True):
+    """Check the search settings; raises ``fail(key, message)``.
+
+    ``combined``: ``search`` and ``n_trials`` are the run's (options over
+    config), so ``n_trials`` needs the Optuna search.
+    """
+    if search is not None and search not in SEARCHES:
+        raise fail("search", f"expected one of {list(SEARCHES)}, got {search!r}")
+    if n_trials is not None:
+        if not _is_int(n_trials) or n_trials < 1:
+            raise fail("n_trials", f"expected an int >= 1, got {n_trials!r}")
+        if combined and search != "optuna":
+            raise fail("n_trials", "only the Optuna search has trials: use search 'optuna'")
 
 
 def _is_int(value):
@@ -351,12 +377,14 @@ def _seeded(estimator, space, seed):
     return estimator
 
 
-def _resolve(config, dataset, seed):
+def _resolve(config, dataset, seed, enumerated=True):
     """The contenders, n_iter, scoring and rank_by for this config and data.
 
     Fills the task-dependent defaults and checks the contenders against the
     task; raises ConfigError. The notes on a seed ``contenders_spec``'s
-    mappings are added to ``config.notes``.
+    mappings are added to ``config.notes``. ``enumerated``: the search draws
+    or enumerates each model's candidates (not so the Optuna search), so a
+    model with distributions needs its ``n_iter``.
 
     Returns
     -------
@@ -395,7 +423,8 @@ def _resolve(config, dataset, seed):
         models, n_iter = _default_contenders(dataset.task, seed)
     try:
         checked = _check_models(models, None)
-        _check_n_iter(n_iter, checked)
+        if enumerated:
+            _check_n_iter(n_iter, checked)
     except (TypeError, ValueError) as exc:
         raise fail("n_iter" if "n_iter" in str(exc) else key, str(exc)) from None
     wanted = is_regressor if dataset.task == "regression" else is_classifier

@@ -39,15 +39,20 @@ called from the driver, in an order fixed by the trials' numbers and fold
 indices, so a seeded sampler gives the same trials for the same scores.
 """
 
+import copy
 import math
 import numbers
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
+from joblib import effective_n_jobs
+from sklearn.model_selection._search import BaseSearchCV
+from sklearn.utils._param_validation import HasMethods, Interval
 
-from ._spaces import _describe_value, _subspaces
+from ._search import MultiModelSearchCV
+from ._spaces import _describe_value, _is_optuna_distribution, _subspaces
 
 _EXTRA_HINT = (
     "the Optuna search needs the optuna package: pip install 'distsearch[optuna]'"
@@ -166,11 +171,6 @@ def _to_distribution(values, where):
         "an optuna.distributions object (FloatDistribution, IntDistribution, "
         "CategoricalDistribution)."
     )
-
-
-def _is_optuna_distribution(value):
-    optuna = _import_optuna()
-    return isinstance(value, optuna.distributions.BaseDistribution)
 
 
 class _OptunaSpace:
@@ -309,12 +309,19 @@ def _decode_value(param, value):
 
 
 def _default_sampler(random_state):
-    """TPE with its constant liar, seeded from ``random_state``."""
+    """TPE for a conditional space, with its constant liar, seeded.
+
+    ``multivariate`` and ``group``: the parameters that occur together (one
+    model's) are modelled jointly, each model's group on the trials of that
+    model, which is what a space conditional on the model needs.
+    """
     optuna = _import_optuna()
     with warnings.catch_warnings():
-        # Experimental (a warning) before optuna 5.
+        # group (and, before optuna 5, constant_liar) are experimental.
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return optuna.samplers.TPESampler(seed=_seed(random_state), constant_liar=True)
+        return optuna.samplers.TPESampler(
+            seed=_seed(random_state), multivariate=True, group=True, constant_liar=True
+        )
 
 
 def _seed(random_state):
@@ -417,20 +424,412 @@ def _tell(study, trials, scores, pruned_at):
             study.tell(trials[i], float(scores[i]))
 
 
-def _space_values_checked(space):
-    """``space`` (dict or list of dicts) with Optuna distributions stood in for.
+# ----------------------------------------------------------------------
+# The search
+# ----------------------------------------------------------------------
+# The cv_results_ column with each candidate's trial number in the study.
+_TRIAL_COLUMN = "trial_number"
+# A user attribute set on every trial this search evaluated, so that a trial
+# failed by its fits is told apart from one left RUNNING by a killed process.
+_EVALUATED_ATTR = "distsearch_evaluated"
 
-    distsearch's own checks take a value without ``rvs`` for a bad one; for
-    them, an Optuna distribution is replaced by a one-value list (its values
-    are checked by :func:`_to_distribution`).
+
+class OptunaMultiModelSearchCV(MultiModelSearchCV):
+    """Model-based search with Optuna across several models, on any engine.
+
+    The model is the first choice of every trial (a categorical over the
+    model names) and each model's parameters exist only under it, so one
+    Optuna sampler (TPE by default) learns both which model and which
+    parameters score best. The trials run in rounds: each round asks as many
+    trials as the engine has worker slots (the pending ones are shown to the
+    sampler as running, so they are not proposed again), dispatches all
+    their (trial, fold) fits at once through the search's engine (loky,
+    threading, dask or ray), reports each fold's score to its trial as an
+    intermediate value, and tells the trials in trial-number order.
+    With one estimator and its ``param_distributions`` it takes the place of
+    :class:`~sklearn.model_selection.RandomizedSearchCV` (same
+    ``cv_results_``, attributes and ``best_*``).
+
+    Parameters
+    ----------
+    estimator : estimator or list of (str, estimator, param_space) tuples
+        As :class:`MultiModelSearchCV`: one estimator (its space is
+        ``param_distributions``), or the models to compare.
+
+    param_distributions : dict or list of dicts, default=None
+        The space of the single estimator in the drop-in form. A space maps
+        parameter names to a list of values (a categorical), a
+        ``scipy.stats`` ``loguniform`` (a log-scaled float), ``uniform`` (a
+        float) or ``randint`` (an int), or an Optuna distribution
+        (``FloatDistribution``, ``IntDistribution``,
+        ``CategoricalDistribution``). Any other distribution is an error
+        naming it. A list of dicts is a choice between them.
+
+    n_trials : int
+        How many trials the study holds when the search ends (trials of an
+        earlier, interrupted fit on the same ``storage`` and ``study_name``
+        count).
+
+    sampler : optuna.samplers.BaseSampler, default=None
+        None uses ``TPESampler(multivariate=True, group=True,
+        constant_liar=True)`` (each model's parameters modelled jointly on
+        that model's trials) seeded from ``random_state`` (and reseeded every round from it and the number of
+        finished trials, so that a resumed study continues as the
+        uninterrupted one would have). A sampler given here is copied at
+        ``fit``; to keep a round's trials apart it must take running trials
+        into account (TPE's ``constant_liar``, or samplers that do so).
+
+    pruner : optuna.pruners.BasePruner, default=None
+        Decides after each fold (step ``k`` is fold ``k``) whether a trial
+        stops; its remaining folds are then not run. None never prunes.
+        :class:`optuna.pruners.WilcoxonPruner` and
+        :class:`optuna.pruners.MedianPruner` suit cross-validation folds.
+        The decisions are taken in a fixed order (fold by fold, then by
+        trial number), so they do not depend on which fit finished first.
+
+    storage : str or optuna.storages.BaseStorage, default=None
+        Where the study lives; a URL such as ``"sqlite:///search.db"`` keeps
+        it across processes. With ``study_name``, fitting again after a
+        crash resumes the study: its finished trials are kept and only the
+        missing trials are asked. Their folds are evaluated again for
+        ``cv_results_``, from ``checkpoint`` when given (no fit runs).
+        None keeps the study in memory.
+
+    study_name : str, default=None
+        The study's name in ``storage`` (loaded if it exists); None lets
+        Optuna choose a new one.
+
+    scoring, n_jobs, refit, cv, verbose, pre_dispatch, backend, address, \
+progress, checkpoint, random_state, error_score, return_train_score, \
+refit_iterations
+        As :class:`MultiModelSearchCV`. The study maximises the refit
+        metric's mean test score (``scoring``'s only one, or the one
+        ``refit`` names). ``random_state`` seeds the default sampler.
+
+    Attributes
+    ----------
+    cv_results_ : dict of numpy (masked) ndarrays
+        Every key of GridSearchCV's, ``model`` (multi-model form) and
+        ``trial_number``, one row per trial in the order they were asked. A
+        pruned trial's folds not run are NaN, so its mean is NaN and it
+        ranks below every completed trial.
+
+    study_ : optuna.study.Study
+        The study, for Optuna's own analysis and visualisations.
+
+    n_fits_saved_ : int
+        Fits that pruning kept from running (folds of pruned trials never
+        started).
+
+    best_estimator_, best_model_name_, best_score_, best_params_, \
+best_index_, scorer_, n_splits_, refit_time_, multimetric_, n_task_retries_
+        As :class:`MultiModelSearchCV`.
+
+    See Also
+    --------
+    MultiModelSearchCV : Exhaustive or random search over several models.
+    optuna.integration.OptunaSearchCV : One estimator, trials in threads.
+
+    Examples
+    --------
+    >>> import optuna
+    >>> from scipy.stats import loguniform, randint
+    >>> from sklearn.datasets import make_regression
+    >>> from sklearn.linear_model import Ridge
+    >>> from sklearn.tree import DecisionTreeRegressor
+    >>> from distsearch import OptunaMultiModelSearchCV
+    >>> optuna.logging.set_verbosity(optuna.logging.WARNING)
+    >>> X, y = make_regression(n_samples=80, n_features=4, random_state=0)
+    >>> search = OptunaMultiModelSearchCV(
+    ...     [
+    ...         ("ridge", Ridge(), {"alpha": loguniform(1e-3, 1e2)}),
+    ...         ("tree", DecisionTreeRegressor(random_state=0),
+    ...          {"max_depth": randint(1, 8)}),
+    ...     ],
+    ...     n_trials=12,
+    ...     cv=3,
+    ...     random_state=0,
+    ... ).fit(X, y)
+    >>> search.best_model_name_
+    'ridge'
+    >>> len(search.cv_results_["params"]), len(search.study_.trials)
+    (12, 12)
+    >>> search.cv_results_["trial_number"][:3]
+    array([0, 1, 2])
     """
-    def stand_in(sub):
-        return {
-            k: ([None] if _is_optuna_distribution(v) else v) for k, v in sub.items()
-        }
 
-    if isinstance(space, Mapping):
-        return stand_in(space)
-    if isinstance(space, Sequence) and not isinstance(space, str):
-        return [stand_in(sub) if isinstance(sub, Mapping) else sub for sub in space]
-    return space
+    _parameter_constraints: dict = {
+        **{
+            key: value
+            for key, value in MultiModelSearchCV._parameter_constraints.items()
+            if key not in ("param_grid", "n_iter")
+        },
+        "param_distributions": [dict, list, None],
+        "n_trials": [Interval(numbers.Integral, 1, None, closed="left")],
+        "sampler": [HasMethods(["sample_independent"]), None],
+        "pruner": [HasMethods(["prune"]), None],
+        "storage": [str, HasMethods(["create_new_study"]), None],
+        "study_name": [str, None],
+    }
+
+    def __init__(
+        self,
+        estimator,
+        param_distributions=None,
+        *,
+        n_trials,
+        sampler=None,
+        pruner=None,
+        storage=None,
+        study_name=None,
+        scoring=None,
+        n_jobs=None,
+        refit=True,
+        cv=None,
+        verbose=0,
+        pre_dispatch="2*n_jobs",
+        backend=None,
+        address=None,
+        progress=False,
+        checkpoint=None,
+        random_state=None,
+        error_score=np.nan,
+        return_train_score=False,
+        refit_iterations="mean",
+    ):
+        BaseSearchCV.__init__(
+            self,
+            estimator=estimator,
+            scoring=scoring,
+            n_jobs=n_jobs,
+            refit=refit,
+            cv=cv,
+            verbose=verbose,
+            pre_dispatch=pre_dispatch,
+            error_score=error_score,
+            return_train_score=return_train_score,
+        )
+        self.param_distributions = param_distributions
+        self.n_trials = n_trials
+        self.sampler = sampler
+        self.pruner = pruner
+        self.storage = storage
+        self.study_name = study_name
+        self.random_state = random_state
+        self.backend = backend
+        self.address = address
+        self.progress = progress
+        self.checkpoint = checkpoint
+        self.refit_iterations = refit_iterations
+
+    # The base class's names for the drop-in form's space and the number of
+    # candidates per model (the validation of MultiModelSearchCV reads them).
+    @property
+    def param_grid(self):
+        return self.param_distributions
+
+    @property
+    def n_iter(self):
+        return self.n_trials
+
+    def fit(self, X, y=None, **params):
+        """Run the trials, then refit the best one on all the data.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs), default=None
+        **params : dict
+            As for :meth:`MultiModelSearchCV.fit`.
+
+        Returns
+        -------
+        self : object
+            The fitted search.
+        """
+        # Before any work: the ImportError names the extra; a space that does
+        # not map to Optuna, or no metric to maximise, is an error.
+        _import_optuna()
+        if not self._multi_model and self.param_distributions is None:
+            raise ValueError(
+                "param_distributions is required when estimator is a single "
+                "estimator; to search several models, pass estimator as a list "
+                "of (name, estimator, param_space) triples."
+            )
+        _OptunaSpace(self._models(), self._multi_model)
+        self._optuna_metric()
+        return super().fit(X, y, **params)
+
+    def _optuna_metric(self):
+        """The name of the metric the study maximises."""
+        scoring = self.scoring
+        if scoring is None or isinstance(scoring, str) or callable(scoring):
+            if callable(scoring) and isinstance(self.refit, str):
+                return self.refit  # a callable returning a dict
+            return "score"
+        if isinstance(self.refit, str):
+            return self.refit
+        raise ValueError(
+            "OptunaMultiModelSearchCV maximises one metric: with several "
+            f"scorers ({scoring!r}), refit must name the one to optimise; got "
+            f"refit={self.refit!r}."
+        )
+
+    def _run_search(self, evaluate_candidates):
+        """Ask, evaluate and tell the trials, one round per batch.
+
+        Parameters
+        ----------
+        evaluate_candidates : callable
+            The runtime's ``evaluate_candidates`` (see
+            :meth:`MultiModelSearchCV._run_search`).
+        """
+        optuna = _import_optuna()
+        verbosity = optuna.logging.get_verbosity()
+        if self.verbose < 1:
+            # Optuna's INFO line per trial is verbose output.
+            optuna.logging.set_verbosity(max(verbosity, optuna.logging.WARNING))
+        try:
+            self._run_trials(evaluate_candidates, optuna)
+        finally:
+            optuna.logging.set_verbosity(verbosity)
+
+    def _run_trials(self, evaluate_candidates, optuna):
+        metric = self._optuna_metric()
+        models = self._models()
+        space = _OptunaSpace(models, self._multi_model)
+        n_slots = _n_slots(evaluate_candidates, self.n_jobs)
+        study = self._create_study(optuna)
+        self.study_ = study
+        self.n_fits_saved_ = 0
+        user_sampler = self.sampler is not None
+        seed = _seed(self.random_state)
+        n_splits = self.n_splits_
+
+        done, stale = _split_stored_trials(study, optuna)
+        if stale:
+            # Trials a killed process asked: failed, and asked again with the
+            # same parameters, in the same batch, so the study goes on as it
+            # would have without the crash.
+            for trial in stale:
+                study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
+                study.enqueue_trial(trial.params)
+        if done:
+            # Their rows in cv_results_: the same fits again (from the
+            # checkpoint when there is one), each pruned trial keeping the
+            # folds it reported; nothing is told.
+            kept = {
+                position: max(trial.intermediate_values) + 1
+                for position, trial in enumerate(done)
+                if trial.state == optuna.trial.TrialState.PRUNED
+                and trial.intermediate_values
+            }
+            evaluate_candidates(
+                [_candidate(space, space.decode(t.params)) for t in done],
+                more_results={_TRIAL_COLUMN: [t.number for t in done]},
+                on_result=lambda position, fold, result: {
+                    position: kept[position]
+                }
+                if position in kept
+                else {},
+            )
+        n_done = len(done)
+        while n_done < self.n_trials:
+            if not user_sampler:
+                study.sampler = _default_sampler(_round_seed(seed, n_done))
+            batch = _ask(study, space, min(n_slots, self.n_trials - n_done))
+            trials = [trial for trial, _ in batch]
+            reports = _FoldReports(trials, n_splits, prune=self.pruner is not None)
+            received = [0] * len(trials)
+
+            def on_result(position, fold, result):
+                received[position] += 1
+                score = result["test_scores"]
+                if isinstance(score, dict):
+                    score = score[metric]
+                return {
+                    pruned: reports.pruned_at[pruned] + 1
+                    for pruned in reports.add(position, fold, score)
+                }
+
+            with warnings.catch_warnings():
+                if self.pruner is not None:
+                    # A pruned trial's NaN folds are expected, not a warning.
+                    warnings.filterwarnings(
+                        "ignore", message="One or more of the .* scores are non-finite"
+                    )
+                results = evaluate_candidates(
+                    [_candidate(space, candidate) for _, candidate in batch],
+                    more_results={_TRIAL_COLUMN: [t.number for t in trials]},
+                    on_result=on_result,
+                )
+            for trial in trials:
+                trial.set_user_attr(_EVALUATED_ATTR, True)
+            scores = results[f"mean_test_{metric}"][-len(trials) :]
+            _tell(study, trials, scores, reports.pruned_at)
+            self.n_fits_saved_ += sum(
+                n_splits - received[position] for position in reports.pruned_at
+            )
+            n_done += len(trials)
+
+    def _create_study(self, optuna):
+        """The study: in ``storage`` under ``study_name`` (loaded if it exists)."""
+        pruner = (
+            optuna.pruners.NopPruner() if self.pruner is None else copy.deepcopy(self.pruner)
+        )
+        sampler = None if self.sampler is None else copy.deepcopy(self.sampler)
+        study = optuna.create_study(
+            storage=self.storage,
+            study_name=self.study_name,
+            sampler=sampler,
+            pruner=pruner,
+            direction="maximize",
+            load_if_exists=True,
+        )
+        if study.direction != optuna.study.StudyDirection.MAXIMIZE:
+            raise ValueError(
+                f"The study {study.study_name!r} in the storage minimises; this "
+                "search maximises its score (scikit-learn's convention)."
+            )
+        return study
+
+
+def _candidate(space, model_and_params):
+    """A candidate in the form ``evaluate_candidates`` takes."""
+    model_idx, params = model_and_params
+    return (space.names[model_idx], params) if space.multi_model else params
+
+
+def _n_slots(evaluate_candidates, n_jobs):
+    """The worker slots of the fit's engine (the size of a round)."""
+    runtime = getattr(evaluate_candidates, "__self__", None)
+    n_slots = getattr(runtime, "n_slots", None)
+    if n_slots is None:
+        n_slots = effective_n_jobs(n_jobs)
+    return max(1, int(n_slots))
+
+
+def _round_seed(seed, n_done):
+    """The default sampler's seed for the round after ``n_done`` trials."""
+    if seed is None:
+        return None
+    return int(np.random.SeedSequence([seed, n_done]).generate_state(1)[0] >> 1)
+
+
+def _split_stored_trials(study, optuna):
+    """A loaded study's trials: (evaluated ones, ones a killed process left).
+
+    Evaluated: complete, pruned, or failed after this search evaluated them
+    (their fits failed); they have rows in ``cv_results_``. Left: still
+    running (asked by a process that ended before telling them).
+    """
+    state = optuna.trial.TrialState
+    done, stale = [], []
+    for trial in study.get_trials(deepcopy=False):
+        if trial.state in (state.COMPLETE, state.PRUNED) or (
+            trial.state == state.FAIL and trial.user_attrs.get(_EVALUATED_ATTR)
+        ):
+            done.append(trial)
+        elif trial.state == state.RUNNING:
+            stale.append(trial)
+    return done, stale

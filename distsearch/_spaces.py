@@ -115,6 +115,11 @@ def _is_distribution(value):
     return hasattr(value, "rvs")
 
 
+def _is_optuna_distribution(value):
+    """An ``optuna.distributions`` object (only the Optuna search samples them)."""
+    return type(value).__module__.startswith("optuna.distributions")
+
+
 def _subspaces(model):
     """The list of dicts that make up a model's space, checked for type."""
     space = model.space
@@ -144,7 +149,7 @@ def _check_space(model):
     valid = set(model.estimator.get_params(deep=True))
     for sub in _subspaces(model):
         for key, values in sub.items():
-            if _is_distribution(values):
+            if _is_distribution(values) or _is_optuna_distribution(values):
                 pass
             elif isinstance(values, str) or not isinstance(
                 values, (Sequence, np.ndarray)
@@ -234,6 +239,14 @@ def _generate_candidates(models, n_iter, random_state, multi_model):
     """
     candidates = []
     for index, (model, model_n_iter) in enumerate(zip(models, n_iter)):
+        for sub in _subspaces(model):
+            optuna_keys = [k for k, v in sub.items() if _is_optuna_distribution(v)]
+            if optuna_keys:
+                raise TypeError(
+                    f"Model {model.name!r}: {optuna_keys} are Optuna "
+                    "distributions, which only OptunaMultiModelSearchCV samples; "
+                    "use lists or scipy.stats distributions here."
+                )
         try:
             if model_n_iter is None:
                 params = list(ParameterGrid(model.space))

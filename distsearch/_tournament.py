@@ -59,6 +59,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from ._config import (
     ConfigError,
+    _check_search,
     _Config,
     _default_config,
     _load_config,
@@ -71,6 +72,7 @@ from ._extras import available
 from ._fit import _exception_text
 from ._progress import _check_progress
 from ._shard import ShardError
+from ._optuna import OptunaMultiModelSearchCV
 from ._search import MultiModelSearchCV
 from ._spaces import _check_models, _check_n_iter, _subspaces
 
@@ -166,15 +168,16 @@ def _capped(value):
     return value
 
 
-def _quick_models(models, n_iter):
+def _quick_models(models, n_iter, enumerated=True):
     """The models and n_iter of a --quick run.
 
-    Each model gets at most ``QUICK_CANDIDATES`` candidates, and the training
+    Each model gets at most ``QUICK_CANDIDATES`` candidates (when they are
+    ``enumerated``; else n_iter is left as it is), and the training
     length parameters (``n_estimators``, ``epochs``) of its estimator and of
     its space are capped at ``QUICK_LENGTH``.
     """
     checked = _check_models(models, None)
-    per_model = _check_n_iter(n_iter, checked)
+    per_model = _check_n_iter(n_iter, checked) if enumerated else [0] * len(checked)
     quick_models, quick_n_iter = [], {}
     for model, count in zip(checked, per_model):
         estimator = clone(model.estimator)
@@ -191,7 +194,7 @@ def _quick_models(models, n_iter):
             count = len(ParameterGrid(space))
         quick_models.append((model.name, estimator, space))
         quick_n_iter[model.name] = min(count, QUICK_CANDIDATES)
-    return quick_models, quick_n_iter
+    return quick_models, (quick_n_iter if enumerated else n_iter)
 
 
 def _quick_rows(dataset, seed):
@@ -206,12 +209,17 @@ def _quick_rows(dataset, seed):
     return dataset._replace(X=X.reset_index(drop=True), y=y.reset_index(drop=True), description=description)
 
 
-def _prepare(config, seed, quick):
-    """Load and check the data, resolve the contenders; everything before any fit."""
+def _prepare(config, seed, quick, search=None):
+    """Load and check the data, resolve the contenders; everything before any fit.
+
+    ``search`` (the ``--search`` option) over the config's decides whether
+    the models' candidates are counted (not for the Optuna search).
+    """
     if config is None:
         config = _default_config()
     elif not isinstance(config, _Config):
         config = _load_config(config)
+    enumerated = (search or config.search) != "optuna"
     try:
         dataset = _load_data(config.data, seed, config.base_dir)
     except DataSpecError as exc:
@@ -220,12 +228,12 @@ def _prepare(config, seed, quick):
         raise ConfigError(config.source, "data", f"{type(exc).__name__}: {exc}") from None
     n_splits = min(config.n_splits, QUICK_SPLITS) if quick else config.n_splits
     _check_sizes(config, dataset, n_splits, seed, quick)
-    models, n_iter, scoring, rank_by = _resolve(config, dataset, seed)
+    models, n_iter, scoring, rank_by = _resolve(config, dataset, seed, enumerated)
     if quick:
         if len(dataset.X) > QUICK_ROWS:
             dataset = _quick_rows(dataset, seed)
             _check_sizes(config, dataset, n_splits, seed, quick)
-        models, n_iter = _quick_models(models, n_iter)
+        models, n_iter = _quick_models(models, n_iter, enumerated)
     return config, dataset, models, n_iter, scoring, rank_by, n_splits
 
 
@@ -320,6 +328,8 @@ def run_tournament(
     shard=None,
     collect=False,
     store=None,
+    search=None,
+    n_trials=None,
     log=print,
 ):
     """Run a model-selection tournament and write its run folder.
@@ -363,6 +373,15 @@ def run_tournament(
         not record: a missing shard raises ``ShardError``).
     store : str or None
         The sharded search's result store: a folder or an fsspec URL.
+    search : {"exhaustive", "optuna"} or None
+        The search (None: the config's ``search``, else ``"exhaustive"``):
+        every candidate of every model (:class:`~distsearch.MultiModelSearchCV`),
+        or Optuna's model-based search
+        (:class:`~distsearch.OptunaMultiModelSearchCV`), whose study is kept
+        in the run folder (``optuna.db``) so that ``resume`` resumes it.
+    n_trials : int or None
+        The Optuna search's trials (None: the config's ``n_trials``, else as
+        many as the exhaustive search's candidates).
     log : callable
         Where the console lines go.
 
@@ -382,7 +401,37 @@ def run_tournament(
     timings = {}
     _check_options(n_jobs, seed, backend, scheduler_address, progress, output, resume)
     shard = _check_sharding(shard, collect, store, resume)
-    config, dataset, models, n_iter, scoring, rank_by, n_splits = _prepare(config, seed, quick)
+    given = {"search": search, "n_trials": n_trials}  # options win over the config
+    if search is not None:
+        _check_search(search, None, lambda key, message: ConfigError("options", key, message))
+    config, dataset, models, n_iter, scoring, rank_by, n_splits = _prepare(
+        config, seed, quick, search
+    )
+    search_kind = search if search is not None else (config.search or "exhaustive")
+    n_trials = n_trials if n_trials is not None else config.n_trials
+    fail = lambda key, message: ConfigError(  # noqa: E731
+        "options" if given[key] is not None else config.source, key, message
+    )
+    _check_search(search_kind, n_trials, fail)
+    if search_kind == "optuna" and (shard is not None or collect):
+        raise ConfigError(
+            "options", "shard" if shard is not None else "collect",
+            "shards split the exhaustive search's fits; the Optuna search chooses each "
+            "trial from the scores so far: run it without --shard / --collect",
+        )
+    checked = _check_models(models, None)
+    try:
+        n_candidates = sum(
+            n if n is not None else len(ParameterGrid(m.space))
+            for m, n in zip(checked, _check_n_iter(n_iter, checked))
+        )
+    except (TypeError, ValueError):  # distributions without n_iter (Optuna search)
+        n_candidates = None
+    if search_kind == "optuna" and n_trials is None:
+        if n_candidates is None:
+            raise fail("n_trials", "set n_trials: a model's distributions have no n_iter "
+                       "to count the exhaustive search's candidates from")
+        n_trials = n_candidates
     timings["data and config"] = time.perf_counter() - started
 
     if shard is not None:
@@ -405,9 +454,7 @@ def run_tournament(
     cv = _cv(n_splits, config.test_size, dataset.task, seed)
 
     pipelines = [(name, _pipeline(est, dataset), _prefixed(space)) for name, est, space in models]
-    search = MultiModelSearchCV(
-        pipelines,
-        n_iter=n_iter,
+    common = dict(
         scoring=scoring,
         refit=rank_by,
         cv=cv,
@@ -420,15 +467,25 @@ def run_tournament(
         checkpoint=None if run_dir is None else run_dir / "checkpoint",
     )
     backend_name = backend or "loky"
-    checked = _check_models(models, None)
-    n_candidates = sum(
-        n if n is not None else len(ParameterGrid(m.space))
-        for m, n in zip(checked, _check_n_iter(n_iter, checked))
-    )
-    log(
-        f"search: {n_candidates} candidates of {len(models)} models x {n_splits} folds = "
-        f"{n_candidates * n_splits} fits on {len(X_train)} rows ({backend_name}, n_jobs={n_jobs})"
-    )
+    where = f"on {len(X_train)} rows ({backend_name}, n_jobs={n_jobs})"
+    if search_kind == "optuna":
+        search = OptunaMultiModelSearchCV(
+            pipelines,
+            n_trials=n_trials,
+            storage=f"sqlite:///{(run_dir / 'optuna.db').resolve()}",
+            study_name="tournament",
+            **common,
+        )
+        log(
+            f"search: optuna, {n_trials} trials over {len(models)} models x {n_splits} folds = "
+            f"at most {n_trials * n_splits} fits {where}"
+        )
+    else:
+        search = MultiModelSearchCV(pipelines, n_iter=n_iter, **common)
+        log(
+            f"search: {n_candidates} candidates of {len(models)} models x {n_splits} folds = "
+            f"{n_candidates * n_splits} fits {where}"
+        )
     tick = time.perf_counter()
     with warnings.catch_warnings():
         # Failed fits are recorded with their errors and reported (below and
@@ -663,18 +720,27 @@ def _ensemble(search, spec, rank_by, task, cv):
     """The unfitted ensemble of the top candidates, or None with fewer than 2."""
     results = search.cv_results_
     order = np.argsort(results[f"rank_test_{rank_by}"], kind="stable")
-    top = [i for i in order if np.isfinite(results[f"mean_test_{rank_by}"][i])]
+    # A candidate evaluated twice (a model-based search may propose it
+    # again) is one member; tied ranks get a suffix.
+    top, seen = [], set()
+    for i in order:
+        key = (results["model"][i], repr(results["params"][i]))
+        if np.isfinite(results[f"mean_test_{rank_by}"][i]) and key not in seen:
+            seen.add(key)
+            top.append(i)
     top = top[: spec.get("top_k", 3)]
     if len(top) < 2:
         return None
     estimators = {name: est for name, est, _ in search.estimator}
-    members = [
-        (
-            f"{results['model'][i]}_{results[f'rank_test_{rank_by}'][i]}",
-            clone(estimators[results["model"][i]]).set_params(**results["params"][i]),
+    members, names = [], set()
+    for i in top:
+        name = f"{results['model'][i]}_{results[f'rank_test_{rank_by}'][i]}"
+        while name in names:
+            name += "b"
+        names.add(name)
+        members.append(
+            (name, clone(estimators[results["model"][i]]).set_params(**results["params"][i]))
         )
-        for i in top
-    ]
     method = spec.get("method", "voting")
     if task == "regression":
         estimator = VotingRegressor(members) if method == "voting" else StackingRegressor(members, cv=cv)

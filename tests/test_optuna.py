@@ -20,11 +20,10 @@ from distsearch._optuna import (  # noqa: E402
     _import_optuna,
     _OptunaSpace,
     _seed,
-    _space_values_checked,
     _tell,
     _to_distribution,
 )
-from distsearch._spaces import _check_models, _Model  # noqa: E402
+from distsearch._spaces import _check_models, _generate_candidates, _Model  # noqa: E402
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 od = optuna.distributions
@@ -97,12 +96,14 @@ def test_missing_optuna_raises_import_error_naming_the_extra(monkeypatch):
         _import_optuna()
 
 
-def test_optuna_distributions_pass_distsearch_space_checks():
+def test_optuna_distributions_pass_distsearch_space_checks_not_its_sampler():
     space = {"alpha": od.FloatDistribution(0.1, 10, log=True), "fit_intercept": [True, False]}
-    [model] = _check_models([("ridge", Ridge(), _space_values_checked(space))], None)
-    assert model.name == "ridge"
+    [model] = _check_models([("ridge", Ridge(), space)], None)
+    assert model.space is space
     with pytest.raises(ValueError, match="no parameter 'alpah'"):
-        _check_models([("ridge", Ridge(), _space_values_checked({"alpah": space["alpha"]}))], None)
+        _check_models([("ridge", Ridge(), {"alpah": space["alpha"]})], None)
+    with pytest.raises(TypeError, match=r"Model 'ridge': \['alpha'\] are Optuna"):
+        _generate_candidates([model], [3], 0, True)
 
 
 def test_seed_from_random_state():

@@ -68,6 +68,12 @@ def __getattr__(name):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+def __dir__():
+    # The lazy Keras names too, so that tools listing the module (the API
+    # docs, completion) see every public name under this public path.
+    return sorted(set(globals()) | set(__all__))
+
+
 def _seed(random_state):
     """An int seed (or None) from ``random_state``, drawn once per fit."""
     if random_state is None or isinstance(random_state, numbers.Integral):

@@ -7,6 +7,7 @@ in strict mode (any warning fails), so that neither can rot.
 import html
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -141,15 +142,53 @@ def test_docs_code_runs(page, tmp_path, monkeypatch):
         exec(compile(block, f"{page.name} block {index}", "exec"), namespace)
 
 
-def test_docs_build_in_strict_mode(tmp_path):
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    """The documentation site, built once in strict mode: (its folder, mkdocs's result)."""
+    folder = tmp_path_factory.mktemp("site")
     env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
     result = subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path)],
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(folder)],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
     )
+    return folder, result
+
+
+def test_docs_build_in_strict_mode(site):
+    tmp_path, result = site
     assert result.returncode == 0, result.stderr[-3000:]
     api = (tmp_path / "api.html").read_text()
     assert "MultiModelSearchCV" in api and ":class:" not in api
+    # Every public name under its public path (none under a private module).
+    import distsearch
+    import distsearch.models
+
+    ids = set(re.findall(r'id="(distsearch[\w.]*)"', api))
+    public = {f"distsearch.{n}" for n in distsearch.__all__} | {
+        f"distsearch.models.{n}" for n in distsearch.models.__all__
+    }
+    assert public | {"distsearch.MultiModelSearchCV.plot_scores"} <= ids
+    assert not [i for i in ids if "._" in i]
+    # No page loads anything from the network (the offline plugin's shim ships with the docs).
+    pages = [p.read_text() for p in tmp_path.rglob("*.html")]
+    assert not [p for p in pages if re.search(r'<script src="https?://', p)]
+
+
+def test_docs_search_works_from_disk(site, tmp_path):
+    """The built site's search box finds pages when opened from file:// (no server, no network)."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("no chromium (.ci/run installs it)")
+    folder, result = site
+    assert result.returncode == 0, result.stderr[-3000:]
+    url = (folder / "index.html").as_uri() + "?q=leaderboard"
+    dom = subprocess.run(
+        [chromium, "--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={tmp_path / 'profile'}",
+         "--virtual-time-budget=15000", "--dump-dom", url],
+        capture_output=True, text=True, timeout=120,
+    ).stdout
+    found = re.search(r'md-search-result__meta">(\d+) matching document', dom)
+    assert found and int(found.group(1)) >= 3, dom[-2000:]
 
 
 # ----------------------------------------------------------------------

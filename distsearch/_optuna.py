@@ -675,7 +675,7 @@ best_index_, scorer_, n_splits_, refit_time_, multimetric_, n_task_retries_
             f"refit={self.refit!r}."
         )
 
-    def _run_search(self, evaluate_candidates):
+    def _run_search(self, evaluate_candidates, callback_ctx=None):
         """Ask, evaluate and tell the trials, one round per batch.
 
         Parameters
@@ -683,7 +683,19 @@ best_index_, scorer_, n_splits_, refit_time_, multimetric_, n_task_retries_
         evaluate_candidates : callable
             The runtime's ``evaluate_candidates`` (see
             :meth:`MultiModelSearchCV._run_search`).
+        callback_ctx : sklearn.callback.CallbackContext, default=None
+            The fit's callback context (scikit-learn 1.9+): one ``search``
+            task, with one ``optuna-round`` subtask per round whose subtasks
+            are its evaluations, as HalvingGridSearchCV has its iterations.
         """
+        if callback_ctx is not None:
+            # As HalvingGridSearchCV: a search task, one subtask per round.
+            callback_ctx = callback_ctx.subcontext(
+                task_name="search", max_subtasks=None
+            ).call_on_fit_task_begin(estimator=self)
+            evaluate_candidates = _RoundsWithCallbacks(
+                evaluate_candidates, callback_ctx, self
+            )
         optuna = _import_optuna()
         verbosity = optuna.logging.get_verbosity()
         if self.verbose < 1:
@@ -693,6 +705,8 @@ best_index_, scorer_, n_splits_, refit_time_, multimetric_, n_task_retries_
             self._run_trials(evaluate_candidates, optuna)
         finally:
             optuna.logging.set_verbosity(verbosity)
+        if callback_ctx is not None:
+            callback_ctx.call_on_fit_task_end(estimator=self)
 
     def _run_trials(self, evaluate_candidates, optuna):
         metric = self._optuna_metric()
@@ -794,6 +808,26 @@ best_index_, scorer_, n_splits_, refit_time_, multimetric_, n_task_retries_
         return study
 
 
+class _RoundsWithCallbacks:
+    """``evaluate_candidates`` with each call a ``optuna-round`` callback task."""
+
+    def __init__(self, evaluate_candidates, search_ctx, search):
+        self.func = evaluate_candidates  # as a partial's, for _n_slots
+        self._search_ctx = search_ctx
+        self._search = search
+
+    def __call__(self, candidates, **kwargs):
+        candidates = list(candidates)
+        round_ctx = self._search_ctx.subcontext(
+            task_name="optuna-round",
+            max_subtasks=len(candidates) * self._search.n_splits_,
+            sequential_subtasks=False,
+        ).call_on_fit_task_begin(estimator=self._search)
+        results = self.func(candidates, callback_ctx=round_ctx, **kwargs)
+        round_ctx.call_on_fit_task_end(estimator=self._search)
+        return results
+
+
 def _candidate(space, model_and_params):
     """A candidate in the form ``evaluate_candidates`` takes."""
     model_idx, params = model_and_params
@@ -802,7 +836,8 @@ def _candidate(space, model_and_params):
 
 def _n_slots(evaluate_candidates, n_jobs):
     """The worker slots of the fit's engine (the size of a round)."""
-    runtime = getattr(evaluate_candidates, "__self__", None)
+    function = getattr(evaluate_candidates, "func", evaluate_candidates)  # wrapped
+    runtime = getattr(function, "__self__", None)
     n_slots = getattr(runtime, "n_slots", None)
     if n_slots is None:
         n_slots = effective_n_jobs(n_jobs)

@@ -381,3 +381,26 @@ def test_tournament_bad_search_settings_fail_before_the_run(tmp_path, capsys, te
     assert f"configuration error: {source}: {key}: " in error
     assert expected in error
     assert not output.exists()
+
+
+@pytest.mark.skipif(not hasattr(OptunaMultiModelSearchCV, "set_callbacks"), reason="sklearn<1.9")
+def test_callbacks_see_every_round_and_evaluation():
+    from collections import Counter
+
+    from sklearn.callback.tests._utils import MaxIterEstimator, RecordingCallback
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(n_samples=40, random_state=0)
+    callback = RecordingCallback()
+    search = OptunaMultiModelSearchCV(
+        MaxIterEstimator(), {"max_iter": randint(1, 50)}, n_trials=5, cv=2,
+        scoring="accuracy", random_state=0, n_jobs=2, backend="threading",
+    ).set_callbacks(callback)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        search.fit(X, y)
+    ends = Counter(r["context"].task_name for r in callback.record if r["name"] == "on_fit_task_end")
+    # 5 trials in rounds of 2 slots: 3 rounds, 10 evaluations, one search.
+    assert ends["search"] == 1
+    assert ends["optuna-round"] == 3
+    assert ends["candidate-split-evaluation"] == 10

@@ -19,7 +19,8 @@ Methods, each scored with r2 on the same folds:
   candidates (when it is available).
 - **optuna**: ``OptunaMultiModelSearchCV`` (TPE, constant liar), as many
   trials as random's candidates; **optuna+prune** adds a
-  ``MedianPruner`` on the fold scores.
+  ``PercentilePruner(75.0)`` on the fold scores (a trial outside the top
+  quarter at a fold stops).
 - **OptunaSearchCV**: ``optuna_integration.OptunaSearchCV`` run once per
   family, the same number of trials split between the families; the family
   with the best CV score wins (needs ``optuna-integration``, the ``bench``
@@ -170,7 +171,13 @@ def run_optuna_search_cv(models, n_trials, cv, n_jobs, seed, data):
     for name, estimator, space in models:
         if isinstance(space, list):  # the tournament's quick spaces: [dict]
             [space] = space
-        distributions = {k: _to_distribution(v, k)[0] for k, v in space.items()}
+        # OptunaSearchCV passes a categorical's choices to the estimator as
+        # they are: the values themselves (tuples included), not stand-ins.
+        distributions = {
+            k: optuna.distributions.CategoricalDistribution(list(v))
+            if isinstance(v, list) else _to_distribution(v, k)[0]
+            for k, v in space.items()
+        }
         search = OptunaSearchCV(
             estimator, distributions, cv=cv, n_trials=per_family, scoring="r2",
             n_jobs=n_jobs, random_state=seed, error_score=np.nan, verbose=0,
@@ -203,24 +210,28 @@ def main():
         print(f"== {workload}: {len(data[0])} training rows, {len(models)} families, "
               f"{cv.get_n_splits()} folds, n_jobs={args.n_jobs}", flush=True)
         runs = {}
-        runs["random"] = run_random(models, per_model, cv, args.n_jobs, args.seed, data)
-        n_trials = runs["random"]["n_candidates"]
-        runs["halving"] = run_halving(models, per_model, cv, args.n_jobs, args.seed, data)
-        runs["optuna"] = run_optuna(models, n_trials, cv, args.n_jobs, args.seed, data)
-        runs["optuna+prune"] = run_optuna(
-            models, n_trials, cv, args.n_jobs, args.seed, data,
-            pruner=optuna.pruners.MedianPruner(n_startup_trials=5),
-        )
-        runs["OptunaSearchCV"] = run_optuna_search_cv(
-            models, n_trials, cv, args.n_jobs, args.seed, data
-        )
-        print(f"{'method':>15} {'fold fits':>9} {'best CV r2':>10} {'held-out r2':>11} {'wall s':>7}")
-        for name, run in runs.items():
+        print(f"{'method':>15} {'fold fits':>9} {'best CV r2':>10} {'held-out r2':>11} {'wall s':>7}",
+              flush=True)
+
+        def record(name, run):
+            runs[name] = run
             if run is None:
-                print(f"{name:>15}  (not available)")
-                continue
-            print(f"{name:>15} {run['fits']:9d} {run['cv']:10.4f} {run['test']:11.4f} "
-                  f"{run['wall']:7.1f}")
+                print(f"{name:>15}  (not available)", flush=True)
+            else:
+                print(f"{name:>15} {run['fits']:9d} {run['cv']:10.4f} {run['test']:11.4f} "
+                      f"{run['wall']:7.1f}", flush=True)
+
+        record("random", run_random(models, per_model, cv, args.n_jobs, args.seed, data))
+        n_trials = runs["random"]["n_candidates"]
+        record("halving", run_halving(models, per_model, cv, args.n_jobs, args.seed, data))
+        record("optuna", run_optuna(models, n_trials, cv, args.n_jobs, args.seed, data))
+        record("optuna+prune", run_optuna(
+            models, n_trials, cv, args.n_jobs, args.seed, data,
+            pruner=optuna.pruners.PercentilePruner(75.0, n_startup_trials=5),
+        ))
+        record("OptunaSearchCV", run_optuna_search_cv(
+            models, n_trials, cv, args.n_jobs, args.seed, data
+        ))
         target = runs["random"]["cv"]
         for name in ("optuna", "optuna+prune"):
             fits, curve = runs[name]["curve"]

@@ -109,6 +109,20 @@ def _parser():
         "--store",
         help="the result store the shards share: a folder, or an fsspec URL (s3://...)",
     )
+    runs = sub.add_parser(
+        "runs",
+        help="list past runs",
+        description=(
+            "List the runs of an output folder, oldest first: id, date, config, winner, "
+            "metric, CV and held-out score, wall time."
+        ),
+    )
+    runs.add_argument("--output", default="results", help="the runs' folder (default: results)")
+    show = sub.add_parser(
+        "show", help="print a run's summary", description="Print the summary.txt of a run and list its files."
+    )
+    show.add_argument("run", metavar="RUN", help="a run id of --output (or a run folder's path)")
+    show.add_argument("--output", default="results", help="the runs' folder (default: results)")
     return parser
 
 
@@ -127,6 +141,20 @@ def main(argv=None):
         finds shards missing.
     """
     args = _parser().parse_args(argv)
+    if args.command == "runs":
+        from ._runs import runs_text
+
+        print(runs_text(args.output))
+        return 0
+    if args.command == "show":
+        from ._runs import show_text
+
+        try:
+            print(show_text(args.output, args.run))
+        except ValueError as exc:
+            print(f"distsearch show: {exc}", file=sys.stderr)
+            return 2
+        return 0
     from ._config import ConfigError
     from ._extras import available
     from ._shard import ShardError

@@ -20,14 +20,15 @@ function returns its figure.
 """
 
 import json
+import re
 import time
-import warnings
 
 import numpy as np
 import pandas as pd
 
 from ._dispatch import _best_iteration
 from ._extras import available
+from ._plots import _figure, plot_hyperparameters, plot_parallel_coordinates, plot_scores
 
 SUMMARY = "summary.txt"
 CV_RESULTS = "cv_results.csv"
@@ -35,18 +36,6 @@ SCORES_PLOT = "scores.png"
 PREDICTED_PLOT = "predicted-vs-true.png"
 CONFUSION_PLOT = "confusion-matrix.png"
 ROC_PLOT = "roc-curve.png"
-
-
-def _sem(split_scores):
-    """Standard error of the mean over folds (ddof=1), ignoring NaN folds."""
-    n = np.sum(~np.isnan(split_scores), axis=1)
-    with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
-        warnings.simplefilter("ignore", RuntimeWarning)  # fewer than 2 finite folds
-        return np.nanstd(split_scores, axis=1, ddof=1) / np.sqrt(n)
-
-
-def _split_scores(results, metric, n_splits):
-    return np.column_stack([results[f"split{k}_test_{metric}"] for k in range(n_splits)])
 
 
 def _short_params(params):
@@ -65,27 +54,32 @@ def _fmt_value(value):
 def leaderboard_frame(run):
     """The candidates in rank order: mean and standard error of every metric.
 
+    Made from the search's public :meth:`~distsearch.MultiModelSearchCV.leaderboard`
+    (one implementation), renamed for the run folder.
+
     Returns
     -------
     pandas.DataFrame
-        Columns ``rank``, ``model``, ``<metric> mean`` and ``<metric> sem``
-        for each metric (the ranking one first), ``best iter`` when the
-        models report one, ``fit s`` (mean fit time per fold) and ``params``.
+        Indexed by the candidate's row in ``cv_results_``. Columns ``rank``,
+        ``model``, ``<metric> mean`` and ``<metric> sem`` for each metric
+        (the ranking one first), ``best iter`` when the models report one,
+        ``fit s`` (mean fit time per fold) and ``params``.
     """
-    results = run.search.cv_results_
-    n_splits = run.search.n_splits_
-    metrics = [run.rank_by] + [m for m in run.scoring if m != run.rank_by]
-    table = {"rank": results[f"rank_test_{run.rank_by}"], "model": results["model"]}
+    board = run.search.leaderboard()
+    metrics = [c[len("mean_test_") :] for c in board.columns if c.startswith("mean_test_")]
+    table = {"rank": board["rank"], "model": board["model"]}
     for metric in metrics:
-        table[f"{metric} mean"] = results[f"mean_test_{metric}"]
-        table[f"{metric} sem"] = _sem(_split_scores(results, metric, n_splits))
-    if "mean_best_iteration" in results:
-        table["best iter"] = results["mean_best_iteration"]
-    table["fit s"] = results["mean_fit_time"]
-    table["params"] = [_short_params(p) for p in results["params"]]
+        table[f"{metric} mean"] = board[f"mean_test_{metric}"]
+        table[f"{metric} sem"] = board[f"sem_test_{metric}"]
+    if "mean_best_iteration" in board:
+        table["best iter"] = board["mean_best_iteration"]
+    table["fit s"] = board["mean_fit_time"]
+    table["params"] = [_short_params(p) for p in board["params"]]
     frame = pd.DataFrame(table)
-    frame.index.name = "candidate"
-    return frame.sort_values("rank", kind="stable")
+    # leaderboard() sorts the candidates by rank, stably: the same order.
+    ranks = run.search.cv_results_[f"rank_test_{run.rank_by}"]
+    frame.index = pd.Index(np.argsort(ranks, kind="stable"), name="candidate")
+    return frame
 
 
 def _cell(column, value):
@@ -124,6 +118,74 @@ def leaderboard_text(run):
     return head + "\n" + _table_text(frame)
 
 
+WIDTH = 100  # the console's lines fit in this many columns
+CONSOLE_ROWS = 10  # leaderboard rows on the console (summary.txt has them all)
+
+
+def fit_width(line, width=WIDTH):
+    """``line`` cut to ``width`` characters, ending in "..." when cut."""
+    return line if len(line) <= width else line[: width - 3] + "..."
+
+
+def comparison_frame(run):
+    """The winner against each other model's best (``compare_models``)."""
+    return run.search.compare_models(run.rank_by)
+
+
+def comparison_lines(run):
+    """The model comparison, one line per other model."""
+    table = comparison_frame(run)
+    lines = [
+        f"Model comparison: the winner ({run.search.best_model_name_}) minus the best of each "
+        f"other model, {run.rank_by}",
+        "  (mean over shared folds; standard error corrected for overlapping training sets)",
+    ]
+    if table.empty:
+        lines.append("  no other model")
+    for row in table.itertuples(index=False):
+        lines.append(
+            f"  {row.model} (rank {row.rank}): {row.mean_difference:+.4f} +/- {row.std_error:.4f} "
+            f"over {row.n_folds} folds, P(winner better) = {row.probability_winner_better:.3f}"
+        )
+    return lines
+
+
+def winner_lines(run, report_path):
+    """The console's last lines: the winner, its CV and held-out score, the report."""
+    search, metric = run.search, run.rank_by
+    frame = leaderboard_frame(run)
+    best = frame.iloc[0]
+    return [
+        fit_width(
+            f"Winner: {search.best_model_name_} ({_short_params(search.best_params_)})"
+        ),
+        f"  CV {metric}: {best[f'{metric} mean']:.4f} +/- {best[f'{metric} sem']:.4f} "
+        f"(mean and standard error over {search.n_splits_} folds)",
+        f"  held-out {metric}: {run.winner_test[metric]:.4f} ({run.n_test} rows)",
+        f"Report: {report_path}",
+    ]
+
+
+def console_text(run, report_path):
+    """What the tournament prints at the end, every line within ``WIDTH`` columns.
+
+    The best ``CONSOLE_ROWS`` candidates (ranking metric only), the model
+    comparison, then the winner with its CV and held-out score and the path
+    of the report, last.
+    """
+    frame = leaderboard_frame(run)
+    metric = run.rank_by
+    shown = frame[["rank", "model", f"{metric} mean", f"{metric} sem", "fit s", "params"]]
+    head = f"Leaderboard: {len(frame)} candidates ranked by {metric} (mean and standard error"
+    head += f" over {run.search.n_splits_} folds)"
+    if len(frame) > CONSOLE_ROWS:
+        head += f", the best {CONSOLE_ROWS}"
+        shown = shown.head(CONSOLE_ROWS)
+    lines = [head] + _table_text(shown).splitlines() + [""]
+    lines += comparison_lines(run) + [""] + winner_lines(run, report_path)
+    return "\n".join(fit_width(line) for line in lines)
+
+
 def _scores_text(scores):
     return ", ".join(f"{metric} = {value:.4f}" for metric, value in scores.items())
 
@@ -152,6 +214,8 @@ def summary_text(run, timings):
         "",
         "Best candidate per model",
         _table_text(best_per_model(run)),
+        "",
+        *comparison_lines(run),
         "",
         "Failed candidates",
     ]
@@ -229,74 +293,6 @@ def cv_results_frame(cv_results):
 # ----------------------------------------------------------------------
 # Plots
 # ----------------------------------------------------------------------
-def _figure(**kwargs):
-    from matplotlib.figure import Figure
-
-    return Figure(**kwargs)
-
-
-def plot_scores(search, metric):
-    """Box plot of every candidate's per-fold scores, in rank order.
-
-    One box per candidate that has scores (failed folds are left out; a
-    candidate with no score keeps its tick, marked "failed"), coloured by
-    model. Each box patch and its median line have the ``gid``
-    ``"<rank> <model>"``. Drawn for the
-    tournament's run folder and by ``MultiModelSearchCV.plot_scores``.
-
-    Parameters
-    ----------
-    search : MultiModelSearchCV
-        A fitted search.
-    metric : str
-        The metric to plot and rank by (``"score"`` for a single metric).
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-    """
-    from matplotlib.patches import Patch
-
-    results = search.cv_results_
-    ranks = results[f"rank_test_{metric}"]
-    names = results.get("model", np.full(len(ranks), type(search.estimator).__name__))
-    scores = _split_scores(results, metric, search.n_splits_)
-    models = list(dict.fromkeys(names))
-    colours = {m: f"C{i}" for i, m in enumerate(models)}
-    order = np.argsort(ranks, kind="stable")
-    fig = _figure(figsize=(max(6.0, 0.5 * len(order) + 2), 5), layout="constrained")
-    ax = fig.add_subplot()
-    labels = []
-    for position, candidate in enumerate(order, start=1):
-        values = scores[candidate][~np.isnan(scores[candidate])]
-        label = f"{ranks[candidate]} {names[candidate]}"
-        labels.append(label if len(values) else f"{label} (failed)")
-        if not len(values):
-            continue
-        parts = ax.boxplot(values, positions=[position], widths=0.6, patch_artist=True)
-        box = parts["boxes"][0]
-        box.set_facecolor(colours[names[candidate]])
-        box.set_alpha(0.75)
-        box.set_gid(label)
-        parts["medians"][0].set_color("black")
-        parts["medians"][0].set_gid(label)
-    ax.set_xticks(range(1, len(labels) + 1), labels, rotation=45, ha="right")
-    ax.set_xlim(0.3, len(labels) + 0.7)
-    ax.set_xlabel("candidate (rank and model), best first")
-    ax.set_ylabel(f"{metric}, per fold")
-    ax.set_title(
-        f"Cross-validated {metric} of {len(labels)} candidates over "
-        f"{search.n_splits_} folds"
-    )
-    ax.grid(axis="y", alpha=0.3)
-    ax.legend(
-        handles=[Patch(facecolor=colours[m], alpha=0.75, label=m) for m in models],
-        title="model",
-        loc="best",
-    )
-    return fig
-
-
 def plot_predicted_vs_true(y_true, y_pred, title):
     """Scatter of held-out predictions against the truth, with the y = x line.
 
@@ -386,46 +382,86 @@ def _save(fig, path):
 def _plot(run, path, draw, *args):
     """Draw and save one plot; a plot that cannot be drawn is skipped, never fatal.
 
-    What was skipped and why goes into ``run.skipped`` (the summary lists it).
+    What was skipped and why goes into ``run.skipped`` (the summary lists
+    it). Returns whether the file was written.
     """
     if not available("matplotlib"):
         run.skipped.append(f'{path.name}: matplotlib is not installed (pip install "distsearch[plot]")')
-        return
+        return False
     try:
         _save(draw(*args), path)
     except Exception as exc:  # noqa: BLE001 - the search's results are written all the same
         run.skipped.append(f"{path.name}: {type(exc).__name__}: {exc}")
+        return False
+    return True
+
+
+def _file_name(model):
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", str(model))
+
+
+def plotted_models(run):
+    """The models that get hyperparameter plots: a searched parameter and a scored candidate."""
+    from ._plots import _axes_of, _model_rows
+
+    search = run.search
+    return [
+        model
+        for model in dict.fromkeys(search.cv_results_["model"])
+        if _axes_of(search, model) and len(_model_rows(search, model, run.rank_by)[0])
+    ]
 
 
 def write_reports(run, total_seconds, reports_started):
-    """Write ``cv_results.csv``, the plots and ``summary.txt`` into the run folder.
+    """Write ``cv_results.csv``, the plots, ``summary.txt`` and ``report.html``.
 
     The plots never stop the rest: one that cannot be drawn (matplotlib
-    missing, an error) is listed under "Skipped" in the summary.
+    missing, an error) is listed under "Skipped" in the summary (and left
+    out of the report).
+
+    Returns
+    -------
+    dict
+        The timings of the run, ``reports`` and ``total`` included.
     """
+    from ._html import REPORT, html_report
+
     run_dir = run.run_dir
     cv_results_frame(run.search.cv_results_).to_csv(run_dir / CV_RESULTS, index=False)
-    _plot(run, run_dir / SCORES_PLOT, plot_scores, run.search, run.rank_by)
+    figures = []
+
+    def save(name, caption, draw, *args):
+        if _plot(run, run_dir / name, draw, *args):
+            figures.append((caption, run_dir / name))
+
+    save(SCORES_PLOT, f"Per-fold {run.rank_by} of every candidate, best first ({SCORES_PLOT})",
+         plot_scores, run.search, run.rank_by)
     predictions = run.predictions
     winner = run.search.best_model_name_
     if "classes" not in predictions:
         title = f"{winner} on the held-out set: {run.rank_by} = {run.winner_test[run.rank_by]:.3f}"
-        _plot(
-            run, run_dir / PREDICTED_PLOT, plot_predicted_vs_true,
-            predictions["y_true"], predictions["y_pred"], title,
-        )
+        save(PREDICTED_PLOT, f"The winner's held-out predictions against the truth ({PREDICTED_PLOT})",
+             plot_predicted_vs_true, predictions["y_true"], predictions["y_pred"], title)
     else:
         title = f"{winner} on the held-out set ({len(predictions['y_true'])} rows)"
-        _plot(
-            run, run_dir / CONFUSION_PLOT, plot_confusion_matrix,
-            predictions["y_true"], predictions["y_pred"], predictions["classes"], title,
-        )
+        save(CONFUSION_PLOT, f"The winner's held-out confusion matrix ({CONFUSION_PLOT})",
+             plot_confusion_matrix, predictions["y_true"], predictions["y_pred"], predictions["classes"], title)
         if predictions["scores"] is not None:
-            _plot(
-                run, run_dir / ROC_PLOT, plot_roc,
-                predictions["y_true"], predictions["scores"], predictions["classes"], title,
-            )
+            save(ROC_PLOT, f"The winner's held-out ROC curves ({ROC_PLOT})",
+                 plot_roc, predictions["y_true"], predictions["scores"], predictions["classes"], title)
+    for model in plotted_models(run):
+        name = _file_name(model)
+        save(f"hyperparameters-{name}.png",
+             f"{model}: mean CV score against each hyperparameter (hyperparameters-{name}.png)",
+             plot_hyperparameters, run.search, model, run.rank_by)
+        save(f"parallel-{name}.png",
+             f"{model}: its candidates across their hyperparameters, parallel coordinates (parallel-{name}.png)",
+             plot_parallel_coordinates, run.search, model, run.rank_by)
     timings = dict(run.timings)
     timings["reports"] = time.perf_counter() - reports_started
     timings["total"] = total_seconds()
     (run_dir / SUMMARY).write_text(summary_text(run, timings))
+    (run_dir / REPORT).write_text(
+        html_report(run, timings, figures, comparison_frame(run)), encoding="utf-8"
+    )
+    return timings

@@ -692,18 +692,23 @@ class MultiModelSearchCV(BaseSearchCV):
         ----------
         per_model : bool, default=False
             If False, one row per candidate in rank order. If True, one row per
-            model: its best candidate, that candidate's score, how many
+            model: its best candidate, that candidate's scores, how many
             candidates were tried and the model's total fit time.
 
         Returns
         -------
         leaderboard : pandas.DataFrame
-            Per candidate: ``rank``, ``model``, ``params``, ``mean_test_score``,
-            ``std_test_score``, ``mean_fit_time``. Per model: ``model``,
-            ``best_rank``, ``best_params``, ``mean_test_score``,
-            ``std_test_score``, ``n_candidates``, ``total_fit_time``. With
-            several metrics the one used for ``refit`` (or the first) ranks
-            the rows, under its own name instead of ``score``.
+            Per candidate: ``rank``, ``model``, ``params`` (the dict), then for
+            every metric (the ranking one first) ``mean_test_<metric>``,
+            ``std_test_<metric>`` and ``sem_test_<metric>`` (the standard
+            error of the mean over the folds that have a score, ``ddof=1``),
+            ``mean_fit_time``, ``mean_best_iteration`` when the models
+            report one, and one ``param_<name>`` column per searched
+            parameter (missing, NaN or None, where the candidate's model
+            has no such parameter). Per model: ``model``, ``best_rank``, ``best_params``,
+            the mean, std and sem of every metric, ``n_candidates``,
+            ``total_fit_time``. With a single metric its name is ``score``;
+            with several, ``refit``'s (or the first) ranks the rows.
 
         Examples
         --------
@@ -721,52 +726,80 @@ class MultiModelSearchCV(BaseSearchCV):
         0     1  ridge   {'alpha': 0.1}
         1     2  lasso   {'alpha': 0.1}
         2     3  ridge  {'alpha': 10.0}
+        >>> search.leaderboard()[["model", "param_alpha"]]
+           model  param_alpha
+        0  ridge          0.1
+        1  lasso          0.1
+        2  ridge         10.0
         >>> search.leaderboard(per_model=True)[["model", "best_rank", "n_candidates"]]
            model  best_rank  n_candidates
         0  ridge          1             2
         1  lasso          2             1
         """
+        from ._results import leaderboard
+
         if not hasattr(self, "cv_results_"):
             raise NotFittedError(
                 "This MultiModelSearchCV instance is not fitted yet: call fit first."
             )
-        results = self.cv_results_
-        metric = self._leaderboard_metric()
-        n_candidates = len(results["params"])
-        models = results.get("model")
-        if models is None:
-            models = np.full(n_candidates, type(self.estimator).__name__)
-        table = pd.DataFrame(
-            {
-                "rank": results[f"rank_test_{metric}"],
-                "model": models,
-                "params": results["params"],
-                f"mean_test_{metric}": results[f"mean_test_{metric}"],
-                f"std_test_{metric}": results[f"std_test_{metric}"],
-                "mean_fit_time": results["mean_fit_time"],
-            }
-        )
-        table = table.sort_values("rank", kind="stable").reset_index(drop=True)
-        if not per_model:
-            return table
-        total_fit = results["mean_fit_time"] * self.n_splits_
-        rows = []
-        for name, group in table.groupby("model", sort=False):
-            best = group.iloc[0]
-            rows.append(
-                {
-                    "model": name,
-                    "best_rank": best["rank"],
-                    "best_params": best["params"],
-                    f"mean_test_{metric}": best[f"mean_test_{metric}"],
-                    f"std_test_{metric}": best[f"std_test_{metric}"],
-                    "n_candidates": len(group),
-                    "total_fit_time": float(
-                        total_fit[np.asarray(models) == name].sum()
-                    ),
-                }
-            )
-        return pd.DataFrame(rows)
+        return leaderboard(self, per_model=per_model)
+
+    def compare_models(self, metric=None, test_train_ratio=None):
+        """The winner against the best candidate of each other model, fold by fold.
+
+        The scores of two candidates come from the same folds, so their
+        difference is measured fold by fold; its standard error is corrected
+        for the overlap of the folds' training sets (Nadeau and Bengio's
+        corrected resampled t-test, as in scikit-learn's "Statistical
+        comparison of models using grid search" example):
+        ``se = sqrt(var(d, ddof=1) * (1 / n + n_test / n_train))`` over the
+        ``n`` folds where both have a score. The probability that the winner
+        is better is ``1 - T.cdf(0)`` for the Student t distribution with
+        ``n - 1`` degrees of freedom located at the mean difference and
+        scaled by ``se``. With repeated cross-validation (e.g.
+        :class:`~sklearn.model_selection.RepeatedKFold`) every fold of every
+        repeat counts.
+
+        Parameters
+        ----------
+        metric : str, default=None
+            The metric to compare, for a search with several; None compares
+            the one the leaderboard ranks by.
+        test_train_ratio : float, default=None
+            ``n_test / n_train`` of a fold. None derives it from ``cv``:
+            ``1 / (k - 1)`` for k folds (repeated or not), the sizes of a
+            shuffle-split with fractional sizes.
+
+        Returns
+        -------
+        comparison : pandas.DataFrame
+            One row per other model, in rank order: ``model``, ``rank``,
+            ``params`` of its best candidate, its ``mean_test_<metric>``,
+            ``mean_difference`` (winner minus it), ``std_error`` (corrected),
+            ``probability_winner_better`` and ``n_folds``.
+
+        Examples
+        --------
+        >>> from sklearn.datasets import make_regression
+        >>> from sklearn.linear_model import Lasso, Ridge
+        >>> from distsearch import MultiModelSearchCV
+        >>> X, y = make_regression(n_samples=60, n_features=4, noise=10, random_state=0)
+        >>> search = MultiModelSearchCV(
+        ...     [("ridge", Ridge(), {"alpha": [0.1, 10.0]}),
+        ...      ("lasso", Lasso(), {"alpha": [30.0]})],
+        ...     cv=5,
+        ... ).fit(X, y)
+        >>> table = search.compare_models()
+        >>> table[["model", "rank", "n_folds"]]
+           model  rank  n_folds
+        0  lasso     3        5
+        >>> bool(table.loc[0, "probability_winner_better"] > 0.5)
+        True
+        """
+        from ._results import compare_models
+
+        check_is_fitted(self, "cv_results_")
+        return compare_models(self, metric, test_train_ratio)
 
     def plot_scores(self, metric=None):
         """Box plot of every candidate's per-fold test scores, best first.
@@ -804,17 +837,99 @@ class MultiModelSearchCV(BaseSearchCV):
         ['1 ridge', '2 lasso', '3 ridge']
         """
         require("matplotlib", "plot", "plot_scores")
-        from ._reports import plot_scores
+        from ._plots import check_plot_args, plot_scores
 
         check_is_fitted(self, "cv_results_")
-        metrics = [k[len("rank_test_") :] for k in self.cv_results_ if k.startswith("rank_test_")]
-        metric = self._leaderboard_metric() if metric is None else metric
-        if metric not in metrics:
-            raise ValueError(
-                f"metric={metric!r} is not a metric of this search; its metrics "
-                f"are {metrics}."
-            )
-        return plot_scores(self, metric)
+        return plot_scores(self, check_plot_args(self, None, metric)[1])
+
+    def plot_hyperparameters(self, model=None, metric=None):
+        """Mean CV score against each hyperparameter of one model.
+
+        One panel per searched parameter of the model: a point per candidate
+        at its value of the parameter and its mean score, with the standard
+        error as an error bar, the model's best candidate ringed. A
+        log-scaled distribution (``scipy.stats.loguniform``) gets a log axis,
+        a list of values a categorical axis (its values in the order
+        listed). Needs matplotlib (the ``plot`` extra).
+
+        Parameters
+        ----------
+        model : str, default=None
+            The model's name; None plots the winner's model.
+        metric : str, default=None
+            The metric, for a search with several; None: the ranking one.
+
+        Returns
+        -------
+        figure : matplotlib.figure.Figure
+
+        Examples
+        --------
+        >>> from scipy.stats import loguniform
+        >>> from sklearn.datasets import make_regression
+        >>> from sklearn.linear_model import Ridge
+        >>> from sklearn.tree import DecisionTreeRegressor
+        >>> from distsearch import MultiModelSearchCV
+        >>> X, y = make_regression(n_samples=60, n_features=4, random_state=0)
+        >>> search = MultiModelSearchCV(
+        ...     [("ridge", Ridge(), {"alpha": loguniform(1e-3, 1e3)}),
+        ...      ("tree", DecisionTreeRegressor(random_state=0),
+        ...       {"max_depth": [2, 4], "splitter": ["best", "random"]})],
+        ...     n_iter={"ridge": 4, "tree": None}, cv=3, random_state=0,
+        ... ).fit(X, y)
+        >>> [ax.get_xscale() for ax in search.plot_hyperparameters("ridge").axes]
+        ['log']
+        >>> figure = search.plot_hyperparameters("tree")
+        >>> [[t.get_text() for t in ax.get_xticklabels()] for ax in figure.axes]
+        [['2', '4'], ['best', 'random']]
+        """
+        require("matplotlib", "plot", "plot_hyperparameters")
+        from ._plots import check_plot_args, plot_hyperparameters
+
+        check_is_fitted(self, "cv_results_")
+        return plot_hyperparameters(self, *check_plot_args(self, model, metric))
+
+    def plot_parallel_coordinates(self, model=None, metric=None):
+        """Every candidate of one model as a line across its hyperparameters.
+
+        One vertical axis per searched parameter and a last one for the
+        mean CV score; each candidate is a line through its values, coloured
+        by its score, the best drawn thickest. Numeric axes span the values
+        tried (log-scaled for a log-scaled distribution), categorical ones
+        list their values. Needs matplotlib (the ``plot`` extra).
+
+        Parameters
+        ----------
+        model : str, default=None
+            The model's name; None plots the winner's model.
+        metric : str, default=None
+            The metric, for a search with several; None: the ranking one.
+
+        Returns
+        -------
+        figure : matplotlib.figure.Figure
+
+        Examples
+        --------
+        >>> from sklearn.datasets import make_regression
+        >>> from sklearn.tree import DecisionTreeRegressor
+        >>> from distsearch import MultiModelSearchCV
+        >>> X, y = make_regression(n_samples=60, n_features=4, random_state=0)
+        >>> search = MultiModelSearchCV(
+        ...     DecisionTreeRegressor(random_state=0),
+        ...     {"max_depth": [2, 4], "min_samples_leaf": [1, 5]}, cv=3,
+        ... ).fit(X, y)
+        >>> figure = search.plot_parallel_coordinates()
+        >>> [t.get_text() for t in figure.axes[0].get_xticklabels()]
+        ['max_depth', 'min_samples_leaf', 'mean score']
+        >>> len(figure.axes[0].lines) - 3  # one line per candidate (and 3 axes)
+        4
+        """
+        require("matplotlib", "plot", "plot_parallel_coordinates")
+        from ._plots import check_plot_args, plot_parallel_coordinates
+
+        check_is_fitted(self, "cv_results_")
+        return plot_parallel_coordinates(self, *check_plot_args(self, model, metric))
 
     # ------------------------------------------------------------------
     # Sharded searches (see distsearch._shard)

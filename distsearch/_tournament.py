@@ -29,6 +29,7 @@ import numbers
 import platform
 import shutil
 import socket
+import textwrap
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -73,6 +74,7 @@ from ._fit import _exception_text
 from ._progress import _check_progress
 from ._shard import ShardError
 from ._optuna import OptunaMultiModelSearchCV
+from ._runs import options_record, record_finish, record_start
 from ._search import MultiModelSearchCV
 from ._spaces import _check_models, _check_n_iter, _subspaces
 
@@ -125,6 +127,7 @@ class _Run:
     timings: dict = field(default_factory=dict)
     notes: list = field(default_factory=list)  # the config's seed mappings
     skipped: list = field(default_factory=list)  # reports not written, with why
+    options: dict = field(default_factory=dict)
 
 
 def _versions():
@@ -395,7 +398,7 @@ def run_tournament(
     ConfigError
         Before any fit, when the config or the data is invalid.
     """
-    from ._reports import leaderboard_text, write_reports
+    from ._reports import console_text, fit_width, write_reports
 
     started = time.perf_counter()
     timings = {}
@@ -438,10 +441,24 @@ def run_tournament(
         run_id, run_dir = f"shard {shard[0]}/{shard[1]}", None
     else:
         run_id, run_dir = _make_run_dir(output, resume)
+    started_at = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    options = options_record(
+        config.source, seed=seed, quick=quick, backend=backend, scheduler_address=scheduler_address,
+        n_jobs=n_jobs, output=str(output), progress=progress,
+    )
+    if run_dir is not None:
+        differences = record_start(run_dir, config.source, options, resume is not None)
+        if differences:
+            raise ConfigError(
+                "options", "resume",
+                f"run {run_id} was started with other settings; start a new run, or resume with its "
+                "own config and options. Differences:\n  - " + "\n  - ".join(differences),
+            )
     log(f"distsearch tournament {run_id}: {config.source}" + (" (--quick)" if quick else ""))
-    log(dataset.description)
+    for line in dataset.description.splitlines():
+        log(textwrap.fill(line, 100, subsequent_indent="    "))
     for note in config.notes:
-        log(f"seed config: {note}")
+        log(fit_width(f"seed config: {note}"))
     if not available("matplotlib"):
         log(
             'plots: skipped, matplotlib is not installed (pip install "distsearch[plot]"); '
@@ -507,9 +524,9 @@ def run_tournament(
     timings["search (cross-validation and winner refit)"] = time.perf_counter() - tick
     failures = _failures(search)
     for failure in failures:
-        log(f"candidate of rank {failure['rank']} ({failure['model']}) failed: {failure['error']}")
+        log(fit_width(f"candidate of rank {failure['rank']} ({failure['model']}) failed: {failure['error']}"))
     for name, first in _failed_models(search, failures).items():
-        log(f"every candidate of model {name!r} failed; its first error: {first}")
+        log(fit_width(f"every candidate of model {name!r} failed; its first error: {first}"))
 
     tick = time.perf_counter()
     winner_test = _scores(search.scorer_, search.best_estimator_, X_test, y_test)
@@ -554,11 +571,12 @@ def run_tournament(
         versions=versions,
         timings=timings,
         notes=config.notes,
+        options=options,
     )
     tick = time.perf_counter()
-    write_reports(run, total_seconds=lambda: time.perf_counter() - started, reports_started=tick)
-    log(leaderboard_text(run))
-    log(f"run folder: {run_dir}")
+    timings = write_reports(run, total_seconds=lambda: time.perf_counter() - started, reports_started=tick)
+    record_finish(run, timings, started_at)
+    log(console_text(run, run_dir / "report.html"))
     return run
 
 

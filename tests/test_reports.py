@@ -1,17 +1,26 @@
 """The run folder's plots and tables: what they show, checked on the figures."""
 
+import base64
+import html
+import io
 import json
+import os
+import re
 import textwrap
 
 import numpy as np
 import pandas as pd
 import pytest
+from browser import CHROMIUM, Browser
+from matplotlib.image import imread
 from matplotlib.lines import Line2D
 from matplotlib.patches import PathPatch
 from sklearn.metrics import confusion_matrix, roc_auc_score
 from sklearn.model_selection import train_test_split
 
 from distsearch._reports import (
+    _short_params,
+    console_text,
     cv_results_frame,
     leaderboard_frame,
     plot_confusion_matrix,
@@ -197,3 +206,124 @@ def test_leaderboard_frame_sem_and_order(regression_run):
         splits = pd.Series([results[f"split{k}_test_r2"][candidate] for k in range(4)])
         assert row["r2 sem"] == pytest.approx(splits.std(ddof=1) / 2, nan_ok=True)
     assert frame.iloc[-1]["params"] == "alpha=-1"
+
+
+# ----------------------------------------------------------------------
+# The console, the comparison in summary.txt, report.html in a browser
+# ----------------------------------------------------------------------
+def test_console_fits_100_columns_and_ends_with_winner_scores_and_report(regression_run):
+    run = regression_run
+    text = console_text(run, run.run_dir / "report.html")
+    lines = text.splitlines()
+    assert max(len(line) for line in lines) <= 100
+    search = run.search
+    best = search.best_index_
+    splits = pd.Series([search.cv_results_[f"split{k}_test_r2"][best] for k in range(4)])
+    assert lines[-4] == f"Winner: {search.best_model_name_} ({_short_params(search.best_params_)})"
+    assert lines[-3] == (
+        f"  CV r2: {splits.mean():.4f} +/- {splits.std(ddof=1) / 2:.4f} (mean and standard error over 4 folds)"
+    )
+    assert lines[-2] == f"  held-out r2: {run.winner_test['r2']:.4f} (40 rows)"
+    assert lines[-1] == f"Report: {run.run_dir / 'report.html'}"
+    # The leaderboard: the 8 candidates (fewer than 10), the ranking metric's mean and sem.
+    assert lines[0] == "Leaderboard: 8 candidates ranked by r2 (mean and standard error over 4 folds)"
+    assert lines[1].split() == ["rank", "model", "r2", "mean", "r2", "sem", "fit", "s", "params"]
+    assert [line.split()[1] for line in lines[2:10]] == list(leaderboard_frame(run)["model"])
+
+
+def test_summary_and_report_give_the_model_comparison(regression_run):
+    run = regression_run
+    table = run.search.compare_models("r2")
+    summary = (run.run_dir / "summary.txt").read_text()
+    lines = summary.splitlines()
+    start = lines.index(next(line for line in lines if line.startswith("Model comparison:")))
+    assert lines[start] == f"Model comparison: the winner ({run.search.best_model_name_}) minus the best of each other model, r2"
+    for row, line in zip(table.itertuples(index=False), lines[start + 2 :]):
+        assert line == (
+            f"  {row.model} (rank {row.rank}): {row.mean_difference:+.4f} +/- {row.std_error:.4f} "
+            f"over {row.n_folds} folds, P(winner better) = {row.probability_winner_better:.3f}"
+        )
+    assert len(table) == 2
+
+
+REPORT_SECTIONS = ["winner", "settings", "leaderboard", "comparison", "held-out", "plots", "failures", "timings", "versions"]
+
+
+def test_report_is_self_contained(regression_run):
+    page = (regression_run.run_dir / "report.html").read_text()
+    # No network: nothing loaded from elsewhere, every image inlined.
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)
+    assert "@import" not in page and "url(" not in page
+    images = re.findall(r'<img src="([^"]*)"', page)
+    pngs = sorted(p.name for p in regression_run.run_dir.glob("*.png"))
+    assert len(images) == len(pngs) == 8  # scores, predicted-vs-true, 3 x (hyperparameters, parallel)
+    for src, name in zip(images, [f for f in _figure_order(regression_run)]):
+        assert src == "data:image/png;base64," + base64.b64encode((regression_run.run_dir / name).read_bytes()).decode()
+    # Values are escaped: the failure's error text is in the page, as text.
+    assert html.escape(regression_run.failures[0]["error"]) in page
+
+
+def _figure_order(run):
+    models = list(dict.fromkeys(run.search.cv_results_["model"]))
+    return ["scores.png", "predicted-vs-true.png"] + [
+        f"{kind}-{m}.png" for m in models for kind in ("hyperparameters", "parallel")
+    ]
+
+
+@pytest.mark.skipif(
+    CHROMIUM is None and not os.environ.get("DISTSEARCH_BROWSER_REQUIRED"),
+    reason="chromium is not installed here (.ci/run installs Debian's package and requires it)",
+)
+def test_report_in_a_real_browser(regression_run, tmp_path):
+    run = regression_run
+    browser = Browser(tmp_path / "profile")
+    try:
+        browser.open((run.run_dir / "report.html").as_uri())
+        # Every section, in order.
+        assert browser.evaluate("Array.from(document.querySelectorAll('body > section')).map(s => s.id)") == REPORT_SECTIONS
+        # The leaderboard: a row per candidate, as the search ranks them, every metric, the parameters.
+        header = browser.evaluate("Array.from(document.querySelectorAll('#leaderboard-table th')).map(t => t.textContent)")
+        assert header == [
+            "rank", "model", "r2 mean", "r2 sem", "neg_root_mean_squared_error mean",
+            "neg_root_mean_squared_error sem", "fit s", "alpha", "max_depth",
+        ]
+        rows = browser.evaluate(
+            "Array.from(document.querySelectorAll('#leaderboard-table tbody tr'))"
+            ".map(r => Array.from(r.cells).map(c => c.textContent))"
+        )
+        board = run.search.leaderboard()
+        assert [r[0] for r in rows] == [str(r) for r in board["rank"]]
+        assert [r[1] for r in rows] == board["model"].tolist()
+        assert [r[2] for r in rows] == [f"{v:.4f}" if np.isfinite(v) else "nan" for v in board["mean_test_r2"]]
+        assert [r[3] for r in rows] == [f"{v:.4f}" if np.isfinite(v) else "nan" for v in board["sem_test_r2"]]
+        assert rows[0][1] == run.search.best_model_name_
+        # Sorting: a click on "r2 mean" sorts ascending (failed candidates last), a second descending.
+        column = "Array.from(document.querySelectorAll('#leaderboard-table tbody tr')).map(r => r.cells[2].getAttribute('data-value'))"
+        browser.evaluate("document.querySelectorAll('#leaderboard-table th')[2].click()")
+        ascending = browser.evaluate(column)
+        finite = sorted(v for v in board["mean_test_r2"] if np.isfinite(v))
+        assert [float(v) for v in ascending if v] == finite and ascending[-1] == ""
+        browser.evaluate("document.querySelectorAll('#leaderboard-table th')[2].click()")
+        assert [float(v) for v in browser.evaluate(column) if v] == finite[::-1]
+        assert browser.evaluate("document.querySelectorAll('#leaderboard-table th')[2].getAttribute('aria-sort')") == "descending"
+        # The comparison table and the failure, as the search says.
+        comparison = browser.evaluate(
+            "Array.from(document.querySelectorAll('#comparison-table tbody tr')).map(r => r.cells[0].textContent)"
+        )
+        assert comparison == run.search.compare_models("r2")["model"].tolist()
+        assert browser.evaluate("document.querySelectorAll('#failures-table tbody tr').length") == 1
+        # Every figure decoded and drawn at the size of its PNG.
+        images = browser.evaluate(
+            "Array.from(document.images).map(i => [i.complete, i.naturalWidth, i.naturalHeight, i.getBoundingClientRect().width])"
+        )
+        expected = [imread(run.run_dir / name).shape[:2] for name in _figure_order(run)]
+        assert [(w, h) for _, w, h, _ in images] == [(shape[1], shape[0]) for shape in expected]
+        assert all(complete and shown > 0 for complete, _, _, shown in images)
+        # Nothing was fetched: the page and its data: images only.
+        assert browser.evaluate("performance.getEntriesByType('resource').map(e => e.name).filter(n => !n.startsWith('data:'))") == []
+        assert browser.problems() == []
+        # The screenshot shows something (not a blank page).
+        shot = imread(io.BytesIO(browser.screenshot()), format="png")
+        assert shot.shape[:2] == (900, 1280) and shot[..., :3].std() > 0.05
+    finally:
+        browser.close()

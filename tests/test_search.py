@@ -553,9 +553,12 @@ def test_leaderboard_per_candidate(multi):
     results = multi.cv_results_
     board = multi.leaderboard()
     order = np.argsort(results["rank_test_score"], kind="stable")
+    params = ["param_alpha", "param_max_depth", "param_model__alpha", "param_scale__with_mean"]
     assert list(board.columns) == [
-        "rank", "model", "params", "mean_test_score", "std_test_score", "mean_fit_time"
+        "rank", "model", "params", "mean_test_score", "std_test_score", "sem_test_score",
+        "mean_fit_time", *params,
     ]
+    assert sorted(params) == sorted(k for k in results if k.startswith("param_"))
     assert len(board) == len(results["params"])
     assert board["rank"].tolist() == results["rank_test_score"][order].tolist()
     assert board["model"].tolist() == results["model"][order].tolist()
@@ -563,6 +566,18 @@ def test_leaderboard_per_candidate(multi):
     np.testing.assert_array_equal(board["mean_test_score"], results["mean_test_score"][order])
     np.testing.assert_array_equal(board["std_test_score"], results["std_test_score"][order])
     np.testing.assert_array_equal(board["mean_fit_time"], results["mean_fit_time"][order])
+    # The standard error of the mean over the 3 folds (ddof=1).
+    splits = pd.DataFrame({k: results[f"split{k}_test_score"][order] for k in range(3)})
+    np.testing.assert_allclose(board["sem_test_score"], splits.std(axis=1, ddof=1) / np.sqrt(3))
+    # One column per parameter: the candidate's value, None where its model has none.
+    for column in params:
+        name = column[len("param_"):]
+        for value, i in zip(board[column], order):
+            if name in results["params"][i]:
+                assert value == results["params"][i][name]
+            else:
+                assert pd.isna(value)
+    assert board.loc[board["model"] == "ridge", "param_max_depth"].isna().all()
 
 
 def test_leaderboard_per_model(multi):
@@ -578,6 +593,8 @@ def test_leaderboard_per_model(multi):
         assert row["best_params"] == results["params"][best]
         assert row["mean_test_score"] == results["mean_test_score"][best]
         assert row["std_test_score"] == results["std_test_score"][best]
+        splits = [results[f"split{k}_test_score"][best] for k in range(3)]
+        assert row["sem_test_score"] == pytest.approx(np.std(splits, ddof=1) / np.sqrt(3))
         assert row["n_candidates"] == len(rows)
         assert row["total_fit_time"] == pytest.approx(
             results["mean_fit_time"][rows].sum() * multi.n_splits_
@@ -606,7 +623,11 @@ def test_leaderboard_multi_metric_uses_refit_metric(regression):
         cv=3,
     ).fit(X, y)
     board = search.leaderboard()
-    assert "mean_test_neg_mean_absolute_error" in board.columns
+    # Every metric, the ranking one first.
+    assert [c for c in board.columns if c.startswith(("mean_test", "sem_test"))] == [
+        "mean_test_neg_mean_absolute_error", "sem_test_neg_mean_absolute_error",
+        "mean_test_r2", "sem_test_r2",
+    ]
     assert board["rank"].tolist() == sorted(
         search.cv_results_["rank_test_neg_mean_absolute_error"].tolist()
     )

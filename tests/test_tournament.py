@@ -106,14 +106,29 @@ def test_default_quick_run_as_the_readme_runs_it(tmp_path):
     assert sorted(p.name for p in run_dir.iterdir()) == [
         "checkpoint",
         "cv_results.csv",
+        "hyperparameters-keras.png",
+        "hyperparameters-lightgbm.png",
+        "hyperparameters-ridge.png",
         "model.joblib",
+        "options.json",
+        "parallel-keras.png",
+        "parallel-lightgbm.png",
+        "parallel-ridge.png",
         "predicted-vs-true.png",
+        "report.html",
+        "run.json",
         "scores.png",
         "summary.txt",
     ]
-    # The progress bar went by, and the leaderboard is on the console.
+    # The progress bar went by; the console fits 100 columns, shows the
+    # leaderboard and ends with the winner, its scores and the report.
     assert "18/18" in completed.stderr
     assert "Leaderboard: 6 candidates ranked by r2" in completed.stdout
+    console = completed.stdout.splitlines()
+    assert max(map(len, console)) <= 100
+    assert console[-4].startswith("Winner: ") and console[-3].startswith("  CV r2: ")
+    assert console[-2].startswith("  held-out r2: ")
+    assert console[-1] == f"Report: {run_dir / 'report.html'}"
 
     rows = check_summary_against_cv_results(run_dir, ["r2", "neg_root_mean_squared_error"])
     assert {row["model"] for row in rows} == {"lightgbm", "keras", "ridge"}

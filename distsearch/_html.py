@@ -1,0 +1,331 @@
+"""``report.html``: the run folder's report, one self-contained page.
+
+Invariants:
+
+- one file that opens from disk with no network: no external script,
+  stylesheet, font or image; every figure is the run folder's PNG inlined as
+  a base64 ``data:`` URL; the only script is the small inline one that sorts
+  the tables;
+- every value from the run (names, parameters, errors) is HTML-escaped;
+- it shows what ``summary.txt`` shows (settings, leaderboard, model
+  comparison, held-out scores, failures, timings, versions) plus the figures,
+  and the rounds of an adaptive search when ``cv_results_`` has them.
+
+Sections, in order (each a ``<section>`` with this id): ``winner``,
+``settings``, ``leaderboard``, ``comparison``, ``rounds`` (adaptive searches
+only), ``held-out``, ``plots``, ``failures``, ``timings``, ``versions``.
+"""
+
+import base64
+import html
+import json
+
+import numpy as np
+import pandas as pd
+
+REPORT = "report.html"
+
+_STYLE = """
+body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 0 auto;
+       max-width: 1200px; padding: 0 1.5em 3em; color: #1d1d1f; }
+h1 { font-size: 1.6em; margin: 1em 0 0.2em; }
+h2 { font-size: 1.25em; border-bottom: 1px solid #ddd; padding-bottom: 0.2em; margin-top: 1.8em; }
+nav a { margin-right: 1em; }
+.winner { background: #eef6ee; border: 1px solid #b7d8b7; border-radius: 6px; padding: 0.6em 1em; }
+table { border-collapse: collapse; margin: 0.5em 0; font-size: 13px; }
+th, td { border: 1px solid #ddd; padding: 0.25em 0.6em; text-align: left; vertical-align: top; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+th { background: #f4f4f6; }
+table.sortable th { cursor: pointer; user-select: none; }
+table.sortable th[aria-sort="ascending"]::after { content: " \\25B2"; }
+table.sortable th[aria-sort="descending"]::after { content: " \\25BC"; }
+.scroll { overflow-x: auto; }
+figure { margin: 1em 0; }
+figure img { max-width: 100%; border: 1px solid #eee; }
+figcaption { color: #555; font-size: 0.9em; }
+pre { background: #f7f7f9; padding: 0.6em; overflow-x: auto; }
+.muted { color: #666; }
+"""
+
+# Sorts a table.sortable by the clicked column: numbers (data-value) as
+# numbers, the rest as text; a click on the sorted column reverses it.
+_SCRIPT = """
+(function () {
+  function key(cell) {
+    var v = cell.getAttribute("data-value");
+    if (v !== null && v !== "" && !isNaN(Number(v))) { return {n: Number(v)}; }
+    return {t: cell.textContent};
+  }
+  function compare(a, b) {
+    if ("n" in a && "n" in b) { return a.n - b.n; }
+    if ("n" in a) { return -1; }
+    if ("n" in b) { return 1; }
+    return a.t.localeCompare(b.t);
+  }
+  function sortTable(table, column, descending) {
+    var body = table.tBodies[0];
+    var rows = Array.prototype.slice.call(body.rows);
+    rows.sort(function (r, s) {
+      var c = compare(key(r.cells[column]), key(s.cells[column]));
+      return descending ? -c : c;
+    });
+    rows.forEach(function (row) { body.appendChild(row); });
+    Array.prototype.forEach.call(table.tHead.rows[0].cells, function (th, i) {
+      if (i === column) { th.setAttribute("aria-sort", descending ? "descending" : "ascending"); }
+      else { th.removeAttribute("aria-sort"); }
+    });
+  }
+  Array.prototype.forEach.call(document.querySelectorAll("table.sortable"), function (table) {
+    Array.prototype.forEach.call(table.tHead.rows[0].cells, function (th, i) {
+      th.addEventListener("click", function () {
+        sortTable(table, i, th.getAttribute("aria-sort") === "ascending");
+      });
+    });
+  });
+})();
+"""
+
+
+def _e(value):
+    return html.escape(str(value), quote=True)
+
+
+def _format(value):
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return ""
+    if isinstance(value, (float, np.floating)):
+        return f"{value:.4g}"
+    if hasattr(value, "get_params"):
+        return type(value).__name__
+    return str(value)
+
+
+def _cell(value, digits=None):
+    """A ``<td>``: numbers right-aligned with their exact value in data-value."""
+    if isinstance(value, (bool, np.bool_)):
+        return f"<td>{_e(value)}</td>"
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        number = float(value)
+        if np.isnan(number):
+            return '<td class="num" data-value="">nan</td>'
+        text = f"{number:.{digits}f}" if digits is not None else _format(value)
+        return f'<td class="num" data-value="{number!r}">{_e(text)}</td>'
+    return f"<td>{_e(_format(value))}</td>"
+
+
+def _table(frame, table_id=None, sortable=False, digits=None):
+    """``frame`` as an HTML table (``digits``: column -> decimals)."""
+    digits = digits or {}
+    attrs = (f' id="{_e(table_id)}"' if table_id else "") + (' class="sortable"' if sortable else "")
+    head = "".join(f'<th scope="col">{_e(c)}</th>' for c in frame.columns)
+    rows = [
+        "<tr>" + "".join(_cell(v, digits.get(c)) for c, v in zip(frame.columns, row)) + "</tr>"
+        for row in frame.itertuples(index=False)
+    ]
+    return (
+        f'<div class="scroll"><table{attrs}><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table></div>"
+    )
+
+
+def _definition_table(items):
+    rows = "".join(f'<tr><th scope="row">{_e(k)}</th><td>{_e(v)}</td></tr>' for k, v in items)
+    return f"<table>{rows}</table>"
+
+
+def _image(path, caption):
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    return (
+        f'<figure><img src="data:image/png;base64,{data}" alt="{_e(caption)}">'
+        f"<figcaption>{_e(caption)}</figcaption></figure>"
+    )
+
+
+def _leaderboard_table(run):
+    """Every candidate: rank, model, mean and sem of every metric, times, parameters."""
+    board = run.search.leaderboard()
+    table = {"rank": board["rank"], "model": board["model"]}
+    digits = {}
+    metrics = [c[len("mean_test_") :] for c in board.columns if c.startswith("mean_test_")]
+    for metric in metrics:
+        for stat, label in (("mean", "mean"), ("sem", "sem")):
+            table[f"{metric} {label}"] = board[f"{stat}_test_{metric}"]
+            digits[f"{metric} {label}"] = 4
+    if "mean_best_iteration" in board:
+        table["best iter"] = board["mean_best_iteration"]
+        digits["best iter"] = 1
+    table["fit s"] = board["mean_fit_time"]
+    digits["fit s"] = 2
+    for column in board.columns:
+        if column.startswith("param_"):
+            # Empty where the candidate's model has no such parameter.
+            table[column[len("param_") :].removeprefix("model__")] = [
+                "" if v is None or (isinstance(v, float) and np.isnan(v)) else v for v in board[column]
+            ]
+    return _table(pd.DataFrame(table), "leaderboard-table", sortable=True, digits=digits)
+
+
+def _comparison_table(run, comparison):
+    frame = pd.DataFrame(
+        {
+            "model": comparison["model"],
+            "rank": comparison["rank"],
+            f"{run.rank_by} mean": comparison[f"mean_test_{run.rank_by}"],
+            "winner minus it": comparison["mean_difference"],
+            "corrected std error": comparison["std_error"],
+            "P(winner better)": comparison["probability_winner_better"],
+            "shared folds": comparison["n_folds"],
+            "params": [_params_text(p) for p in comparison["params"]],
+        }
+    )
+    digits = {c: 4 for c in frame.columns[2:5]}
+    digits["P(winner better)"] = 3
+    return _table(frame, "comparison-table", sortable=True, digits=digits)
+
+
+def _params_text(params):
+    return ", ".join(f"{k.removeprefix('model__')}={_format(v)}" for k, v in sorted(params.items()))
+
+
+def _rounds(results, metric):
+    """The rounds of an adaptive search (``iter`` in ``cv_results_``), or None."""
+    if "iter" not in results:
+        return None
+    frame = pd.DataFrame(
+        {"round": results["iter"], "mean": results[f"mean_test_{metric}"]}
+        | ({"resources": results["n_resources"]} if "n_resources" in results else {})
+    )
+    grouped = frame.groupby("round", sort=True)
+    table = pd.DataFrame({"candidates": grouped.size(), f"best {metric}": grouped["mean"].max()})
+    if "resources" in frame:
+        table.insert(1, "resources per fit", grouped["resources"].first())
+    return table.reset_index()
+
+
+def html_report(run, timings, figures, comparison):
+    """The text of ``report.html``.
+
+    Parameters
+    ----------
+    run : _Run
+        The finished run.
+    timings : dict
+        Stage -> seconds.
+    figures : list of (title, path)
+        The PNG files of the run folder to inline, in order.
+    comparison : pandas.DataFrame
+        ``run.search.compare_models(run.rank_by)``.
+    """
+    search = run.search
+    metric = run.rank_by
+    best = search.best_index_
+    results = search.cv_results_
+    cv_mean = results[f"mean_test_{metric}"][best]
+    board = search.leaderboard()
+    cv_sem = board.loc[0, f"sem_test_{metric}"]
+    title = f"distsearch tournament {run.run_id}"
+    sections = []
+
+    sections.append(
+        '<section id="winner"><div class="winner">'
+        f"<strong>Winner: {_e(search.best_model_name_)}</strong> ({_e(_params_text(search.best_params_))})<br>"
+        f"CV {_e(metric)}: {cv_mean:.4f} &plusmn; {cv_sem:.4f} (mean and standard error over "
+        f"{search.n_splits_} folds); held-out {_e(metric)}: {run.winner_test[metric]:.4f} "
+        f"({run.n_test} rows)</div></section>"
+    )
+    settings = [
+        ("config", run.source),
+        ("options", json.dumps(getattr(run, "options", {}) or {}, sort_keys=True, default=str)),
+        ("seed", run.seed),
+        ("backend", f"{run.backend}, n_jobs={run.n_jobs}"),
+        ("size", "--quick (smoke-test size)" if run.quick else "full"),
+        ("cross-validation", f"{type(run.cv).__name__}, {search.n_splits_} folds, shuffled with seed {run.seed}"),
+        ("metrics", f"{', '.join(run.scoring)}; the winner is picked by {metric} (higher is better)"),
+        ("held-out test set", f"{run.n_test} rows (seeded split); the search ran on the other {run.n_train}"),
+    ]
+    sections.append(
+        '<section id="settings"><h2>Settings</h2>'
+        + _definition_table(settings)
+        + f"<h3>Data set</h3><pre>{_e(run.dataset.description)}</pre></section>"
+    )
+    sections.append(
+        '<section id="leaderboard"><h2>Leaderboard</h2>'
+        f'<p class="muted">{len(board)} candidates ranked by {_e(metric)}: mean and standard error '
+        f"over {search.n_splits_} folds of every metric. Click a column header to sort.</p>"
+        + _leaderboard_table(run)
+        + "</section>"
+    )
+    sections.append(
+        '<section id="comparison"><h2>Model comparison</h2>'
+        f'<p class="muted">The winner ({_e(search.best_model_name_)}) against the best candidate of '
+        f"each other model: the mean difference of {_e(metric)} over the folds both have a score for, "
+        "its standard error corrected for the overlap of the folds' training sets (Nadeau and "
+        "Bengio's corrected resampled t-test) and the probability that the winner is better "
+        "(Student t posterior).</p>"
+        + (_comparison_table(run, comparison) if len(comparison) else "<p>No other model.</p>")
+        + "</section>"
+    )
+    rounds = _rounds(results, metric)
+    if rounds is not None:
+        sections.append(
+            '<section id="rounds"><h2>Rounds</h2>'
+            + _table(rounds, "rounds-table", digits={f"best {metric}": 4})
+            + "</section>"
+        )
+    held = [("winner " + search.best_model_name_, run.winner_test)]
+    if run.ensemble is not None:
+        held.append(("ensemble, " + run.ensemble["description"], run.ensemble["test"]))
+    held_frame = pd.DataFrame([{"model": name} | scores for name, scores in held])
+    sections.append(
+        '<section id="held-out"><h2>Held-out test set</h2>'
+        + _table(held_frame, "held-out-table", digits={m: 4 for m in run.scoring})
+        + "</section>"
+    )
+    sections.append(
+        '<section id="plots"><h2>Plots</h2>'
+        + "".join(_image(path, caption) for caption, path in figures)
+        + "</section>"
+    )
+    if run.failures:
+        failures = pd.DataFrame(
+            [
+                {
+                    "rank": f["rank"],
+                    "model": f["model"],
+                    "params": _params_text(f["params"]),
+                    "failed folds": ", ".join(map(str, f["failed_folds"])),
+                    "error": f["error"],
+                }
+                for f in run.failures
+            ]
+        )
+        failed = _table(failures, "failures-table")
+    else:
+        failed = "<p>None: every candidate was scored on every fold.</p>"
+    sections.append(f'<section id="failures"><h2>Failures</h2>{failed}</section>')
+    sections.append(
+        '<section id="timings"><h2>Timings</h2>'
+        + _definition_table([(k, f"{v:.1f} s") for k, v in timings.items()])
+        + "</section>"
+    )
+    sections.append(
+        '<section id="versions"><h2>Versions</h2>'
+        + _definition_table(list(run.versions.items()))
+        + "</section>"
+    )
+    nav = " ".join(
+        f'<a href="#{key}">{label}</a>'
+        for key, label in (
+            ("settings", "Settings"), ("leaderboard", "Leaderboard"), ("comparison", "Comparison"),
+            ("held-out", "Held-out"), ("plots", "Plots"), ("failures", "Failures"),
+            ("timings", "Timings"), ("versions", "Versions"),
+        )
+    )
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{_e(title)}</title><style>{_STYLE}</style></head><body>"
+        f"<h1>{_e(title)}</h1><nav>{nav}</nav>"
+        + "".join(sections)
+        + f"<script>{_SCRIPT}</script></body></html>\n"
+    )

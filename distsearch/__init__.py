@@ -7,8 +7,16 @@ its own parameter space, in one flat parallel dispatch.
 
 from ._contenders import from_contenders_spec
 from ._optuna import OptunaMultiModelSearchCV
+from ._saved import SavedModel, load_model
 from ._search import MultiModelSearchCV
 from ._shard import ShardError
 
-__all__ = ["MultiModelSearchCV", "OptunaMultiModelSearchCV", "ShardError", "from_contenders_spec"]
+__all__ = [
+    "MultiModelSearchCV",
+    "OptunaMultiModelSearchCV",
+    "SavedModel",
+    "ShardError",
+    "from_contenders_spec",
+    "load_model",
+]
 __version__ = "0.1.0"

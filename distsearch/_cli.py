@@ -109,6 +109,17 @@ def _parser():
         "--store",
         help="the result store the shards share: a folder, or an fsspec URL (s3://...)",
     )
+    tournament.add_argument(
+        "--mlflow",
+        nargs="?",
+        const=True,
+        metavar="TRACKING_URI",
+        help=(
+            "log the run to MLflow (needs the mlflow extra): a parent run, a child run per "
+            "candidate, the report, plots and final model; to TRACKING_URI, or MLflow's "
+            "default (MLFLOW_TRACKING_URI); overrides the config's mlflow setting"
+        ),
+    )
     runs = sub.add_parser(
         "runs",
         help="list past runs",
@@ -177,6 +188,7 @@ def main(argv=None):
             store=args.store,
             search=args.search,
             n_trials=args.n_trials,
+            mlflow=args.mlflow,
         )
     except ConfigError as exc:
         print(f"distsearch tournament: configuration error: {exc}", file=sys.stderr)

@@ -59,6 +59,7 @@ _KEYS = (
     "ensemble",
     "search",
     "n_trials",
+    "mlflow",
 )
 
 # The searches a tournament can run (config ``search``, ``--search``).
@@ -116,6 +117,7 @@ class _Config:
     ensemble: dict = None
     search: str = None
     n_trials: int = None
+    mlflow: object = None  # see distsearch._mlflow.resolve_target
     notes: list = field(default_factory=list)  # the seed settings and keys mapped
 
 
@@ -274,6 +276,13 @@ def _check_config(config):
                 "expected None or {'method': 'voting' or 'stacking', 'top_k': int >= 2}, "
                 f"got {ensemble!r}",
             )
+    if config.mlflow is not None:
+        from ._mlflow import resolve_target
+
+        try:
+            resolve_target(None, config.mlflow)
+        except ValueError as exc:
+            raise fail("mlflow", str(exc)) from None
 
 
 def _check_search(search, n_trials, fail, combined=True):

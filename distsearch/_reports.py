@@ -1,22 +1,32 @@
-"""The run folder of a tournament: summary, leaderboard, results table, plots.
+"""The run folder of a tournament: report, summary, leaderboard, results table, plots.
 
 ``results/<run-id>/`` holds:
 
+- ``report.html``: all of the below on one self-contained page (see
+  :mod:`distsearch._html`);
 - ``summary.txt``: the data set, the ranked leaderboard (mean and standard
   error over the folds of every metric, best iterations, fit times), the best
-  candidate of each model, failed candidates with their errors, the held-out
-  scores of the winner and of the ensemble, the final model, timings, backend,
-  seed and library versions;
+  candidate of each model, the model comparison (the winner against each
+  other model's best, Nadeau-Bengio corrected), failed candidates with their
+  errors, the held-out scores of the winner and of the ensemble, the final
+  model, timings, backend, seed and library versions;
 - ``cv_results.csv``: the search's ``cv_results_``, one row per candidate;
 - ``scores.png``: per-fold scores of every candidate, in rank order, coloured
   by model;
 - ``predicted-vs-true.png`` (regression) or ``confusion-matrix.png`` and
   ``roc-curve.png`` (classification): the winner on the held-out set;
-- ``model.joblib``: the final model and its metadata (written by the run).
+- ``hyperparameters-<model>.png`` and ``parallel-<model>.png``: each model's
+  CV score against each hyperparameter, and its parallel coordinates;
+- ``model.joblib`` / ``model.json``, ``config.py``, ``options.json``,
+  ``run.json``: written by the run (see :mod:`distsearch._saved` and
+  :mod:`distsearch._runs`).
 
-The plots are drawn on :class:`matplotlib.figure.Figure` objects, without
-pyplot, so no GUI backend or global state is involved; each plotting
-function returns its figure.
+Every table here is made from the search's public views
+(``leaderboard()``, ``compare_models()``): one implementation of each. The
+console text keeps every line within ``WIDTH`` (100) columns. The plots are
+drawn on :class:`matplotlib.figure.Figure` objects, without pyplot, so no GUI
+backend or global state is involved; each plotting function returns its
+figure.
 """
 
 import json

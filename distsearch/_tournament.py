@@ -74,7 +74,9 @@ from ._fit import _exception_text
 from ._progress import _check_progress
 from ._shard import ShardError
 from ._optuna import OptunaMultiModelSearchCV
+from ._mlflow import check_mlflow, log_tournament, resolve_target
 from ._runs import options_record, record_finish, record_start
+from ._saved import MODEL_JSON, input_schema, required_packages, write_model_json
 from ._search import MultiModelSearchCV
 from ._spaces import _check_models, _check_n_iter, _subspaces
 
@@ -130,9 +132,10 @@ class _Run:
     options: dict = field(default_factory=dict)
 
 
-def _versions():
+def _versions(names=_VERSIONED):
+    """Python's version and that of each installed distribution of ``names``."""
     versions = {"python": platform.python_version()}
-    for name in _VERSIONED:
+    for name in names:
         try:
             versions[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
@@ -333,6 +336,7 @@ def run_tournament(
     store=None,
     search=None,
     n_trials=None,
+    mlflow=None,
     log=print,
 ):
     """Run a model-selection tournament and write its run folder.
@@ -385,6 +389,11 @@ def run_tournament(
     n_trials : int or None
         The Optuna search's trials (None: the config's ``n_trials``, else as
         many as the exhaustive search's candidates).
+    mlflow : bool, str or None
+        Log the run to MLflow (the ``mlflow`` extra): True for MLflow's
+        default tracking URI, a str for that tracking URI, False not to;
+        None follows the config's ``mlflow`` setting. See
+        :mod:`distsearch._mlflow` for what is logged.
     log : callable
         Where the console lines go.
 
@@ -435,6 +444,12 @@ def run_tournament(
             raise fail("n_trials", "set n_trials: a model's distributions have no n_iter "
                        "to count the exhaustive search's candidates from")
         n_trials = n_candidates
+    try:
+        mlflow_target = resolve_target(mlflow, config.mlflow)
+        if mlflow_target is not None:
+            check_mlflow()
+    except (ValueError, ImportError) as exc:
+        raise ConfigError("options", "mlflow", str(exc)) from None
     timings["data and config"] = time.perf_counter() - started
 
     if shard is not None:
@@ -445,6 +460,7 @@ def run_tournament(
     options = options_record(
         config.source, seed=seed, quick=quick, backend=backend, scheduler_address=scheduler_address,
         n_jobs=n_jobs, output=str(output), progress=progress,
+        mlflow=None if mlflow_target is None else list(mlflow_target),
     )
     if run_dir is not None:
         differences = record_start(run_dir, config.source, options, resume is not None)
@@ -576,6 +592,9 @@ def run_tournament(
     tick = time.perf_counter()
     timings = write_reports(run, total_seconds=lambda: time.perf_counter() - started, reports_started=tick)
     record_finish(run, timings, started_at)
+    if mlflow_target is not None:
+        parent = log_tournament(run, *mlflow_target)
+        log(fit_width(f"MLflow: run {parent} in experiment {mlflow_target[1]!r}"))
     log(console_text(run, run_dir / "report.html"))
     return run
 
@@ -633,27 +652,28 @@ def _save_final_model(path, search, dataset, scoring, winner_test, seed, run_id,
     """Refit the winner on all the data and save it with its metadata (joblib)."""
     final = clone(search.best_estimator_).fit(dataset.X, dataset.y)
     multilabel = dataset.task == "multilabel"
-    joblib.dump(
-        {
-            "estimator": final,
-            "model_name": search.best_model_name_,
-            "params": search.best_params_,
-            "feature_names": list(dataset.X.columns),
-            "target": list(dataset.y.columns) if multilabel else dataset.y.name,
-            "task": dataset.task,
-            "classes": list(final.classes_) if dataset.task == "classification" else None,
-            "cv_score": {
-                m: float(search.cv_results_[f"mean_test_{m}"][search.best_index_]) for m in scoring
-            },
-            "test_score": winner_test,
-            "n_rows": len(dataset.X),
-            "seed": seed,
-            "run_id": run_id,
-            "versions": versions,
-            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    saved = {
+        "estimator": final,
+        "model_name": search.best_model_name_,
+        "params": search.best_params_,
+        "feature_names": list(dataset.X.columns),
+        "target": list(dataset.y.columns) if multilabel else dataset.y.name,
+        "task": dataset.task,
+        "classes": list(final.classes_) if dataset.task == "classification" else None,
+        "cv_score": {
+            m: float(search.cv_results_[f"mean_test_{m}"][search.best_index_]) for m in scoring
         },
-        path,
-    )
+        "test_score": winner_test,
+        "n_rows": len(dataset.X),
+        "seed": seed,
+        "run_id": run_id,
+        "versions": versions,
+        "schema": input_schema(dataset.X, dataset.categorical),
+        "packages": required_packages(final, _versions),
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+    joblib.dump(saved, path)
+    write_model_json(path.with_name(MODEL_JSON), saved)
 
 
 def _scores(scorers, estimator, X, y):

@@ -50,6 +50,7 @@ def test_the_run_folder_keeps_the_config_and_every_option(history):
         "n_jobs": 1,
         "output": str(output),
         "progress": False,
+        "mlflow": None,
     }
     record = json.loads((run_dir / "run.json").read_text())
     search = runs[0].search

@@ -110,6 +110,7 @@ def test_default_quick_run_as_the_readme_runs_it(tmp_path):
         "hyperparameters-lightgbm.png",
         "hyperparameters-ridge.png",
         "model.joblib",
+        "model.json",
         "options.json",
         "parallel-keras.png",
         "parallel-lightgbm.png",

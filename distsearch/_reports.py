@@ -30,6 +30,7 @@ figure.
 """
 
 import json
+import os
 import re
 import time
 
@@ -181,7 +182,8 @@ def console_text(run, report_path):
 
     The best ``CONSOLE_ROWS`` candidates (ranking metric only), the model
     comparison, then the winner with its CV and held-out score and the path
-    of the report, last.
+    of the report, last (relative to the working folder when below it; a
+    path is never cut).
     """
     frame = leaderboard_frame(run)
     metric = run.rank_by
@@ -192,8 +194,15 @@ def console_text(run, report_path):
         head += f", the best {CONSOLE_ROWS}"
         shown = shown.head(CONSOLE_ROWS)
     lines = [head] + _table_text(shown).splitlines() + [""]
-    lines += comparison_lines(run) + [""] + winner_lines(run, report_path)
-    return "\n".join(fit_width(line) for line in lines)
+    lines += comparison_lines(run) + [""] + winner_lines(run, _shown_path(report_path))
+    # Every line within WIDTH, but the report's path: it is never cut.
+    return "\n".join(line if line.startswith("Report: ") else fit_width(line) for line in lines)
+
+
+def _shown_path(path):
+    """``path`` relative to the working folder when it is below it (shorter), else as given."""
+    relative = os.path.relpath(path)
+    return relative if not relative.startswith("..") else str(path)
 
 
 def _scores_text(scores):

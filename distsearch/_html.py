@@ -281,9 +281,11 @@ def html_report(run, timings, figures, comparison):
         + _table(held_frame, "held-out-table", digits={m: 4 for m in run.scoring})
         + "</section>"
     )
+    skipped = getattr(run, "skipped", [])
     sections.append(
         '<section id="plots"><h2>Plots</h2>'
         + "".join(_image(path, caption) for caption, path in figures)
+        + ("<p>Not drawn:</p><ul>" + "".join(f"<li>{_e(item)}</li>" for item in skipped) + "</ul>" if skipped else "")
         + "</section>"
     )
     if run.failures:

@@ -88,7 +88,10 @@ def test_bare_install_runs_an_sklearn_config_or_stops_up_front(tmp_path):
     assert run.stderr == ""  # no progress without tqdm, and no error
     assert 'plots: skipped, matplotlib is not installed (pip install "distsearch[plot]")' in run.stdout
     (run_dir,) = (tmp_path / "out").iterdir()
-    assert sorted(p.name for p in run_dir.iterdir()) == ["checkpoint", "cv_results.csv", "model.joblib", "summary.txt"]
+    assert sorted(p.name for p in run_dir.iterdir()) == [
+        "checkpoint", "config.py", "cv_results.csv", "model.joblib", "model.json", "options.json",
+        "report.html", "run.json", "summary.txt",
+    ]
     summary = (run_dir / "summary.txt").read_text()
     assert "Leaderboard: 4 candidates ranked by r2" in summary
     assert '  scores.png: matplotlib is not installed (pip install "distsearch[plot]")' in summary

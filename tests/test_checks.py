@@ -346,17 +346,23 @@ def test_without_matplotlib_the_run_folder_is_complete_but_the_plots(tmp_path, m
     lines = []
     run = run_tournament(config, n_jobs=1, output=tmp_path / "out", progress=False, log=lines.append)
     assert sorted(p.name for p in run.run_dir.iterdir()) == [
-        "checkpoint", "cv_results.csv", "model.joblib", "summary.txt"
+        "checkpoint", "config.py", "cv_results.csv", "model.joblib", "model.json", "options.json",
+        "report.html", "run.json", "summary.txt",
     ]
     assert lines[1].startswith('plots: skipped, matplotlib is not installed (pip install "distsearch[plot]")') or any(
         line.startswith("plots: skipped, matplotlib is not installed") for line in lines
     )
     summary = (run.run_dir / "summary.txt").read_text()
     skipped = summary.split("\nSkipped\n")[1].split("\n\n")[0].splitlines()
-    assert skipped == [
+    assert skipped[:2] == [
         '  scores.png: matplotlib is not installed (pip install "distsearch[plot]")',
         '  predicted-vs-true.png: matplotlib is not installed (pip install "distsearch[plot]")',
     ]
+    # Then each model's hyperparameter plots, skipped the same way.
+    assert all(
+        line.startswith(("  hyperparameters-", "  parallel-")) and line.endswith('is not installed (pip install "distsearch[plot]")')
+        for line in skipped[2:]
+    )
 
 
 def test_default_tournament_without_its_libraries_is_an_exit_2_error(tmp_path, capsys, monkeypatch):

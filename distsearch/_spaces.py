@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
 import numpy as np
+from sklearn.base import clone
 from sklearn.model_selection import ParameterGrid, ParameterSampler
 from sklearn.utils import check_random_state
 
@@ -61,6 +62,7 @@ def _check_models(estimator, param_grid):
                 "(name, estimator, param_space) triples."
             )
         model = _Model(type(estimator).__name__, estimator, param_grid)
+        _check_grid_as_sklearn(param_grid)
         _check_space(model)
         return [model]
 
@@ -144,6 +146,34 @@ def _subspaces(model):
     )
 
 
+def _check_grid_as_sklearn(param_grid):
+    """The drop-in form's grid checked by scikit-learn, with GridSearchCV's errors.
+
+    ``ParameterGrid`` checks a grid of lists and ``ParameterSampler`` one with
+    distributions, raising exactly what GridSearchCV / RandomizedSearchCV
+    raise for the same grid.
+    """
+    subspaces = [param_grid] if isinstance(param_grid, Mapping) else param_grid
+    if isinstance(subspaces, Sequence) and any(
+        isinstance(sub, Mapping) and any(_is_distribution(v) for v in sub.values())
+        for sub in subspaces
+    ):
+        ParameterSampler(param_grid, 1)
+    else:
+        ParameterGrid(param_grid)
+
+
+def _accepts(estimator, key, values):
+    """Whether ``estimator.set_params`` takes ``key`` (tried on a clone)."""
+    if _is_distribution(values):
+        return True  # no value to try before sampling
+    try:
+        clone(estimator).set_params(**{key: clone(values[0], safe=False)})
+    except (ValueError, TypeError, AttributeError, KeyError):
+        return False
+    return True
+
+
 def _check_space(model):
     """Check a model's space: value types and parameter names."""
     valid = set(model.estimator.get_params(deep=True))
@@ -166,8 +196,14 @@ def _check_space(model):
                 )
             # A nested name is fine when its parent is itself searched over
             # (e.g. swapping a pipeline step and tuning the new step).
+            # And so is a name that get_params does not list but set_params
+            # takes (as GridSearchCV takes it).
             parent = key.rpartition("__")[0]
-            if key not in valid and parent not in sub:
+            if (
+                key not in valid
+                and parent not in sub
+                and not _accepts(model.estimator, key, values)
+            ):
                 raise ValueError(
                     f"Model {model.name!r}: {type(model.estimator).__name__} has "
                     f"no parameter {key!r}. Valid parameters are: "

@@ -6,12 +6,14 @@ its own parameter space, in one flat parallel dispatch.
 """
 
 from ._contenders import from_contenders_spec
+from ._halving import HalvingMultiModelSearchCV
 from ._optuna import OptunaMultiModelSearchCV
 from ._saved import SavedModel, load_model
 from ._search import MultiModelSearchCV
 from ._shard import ShardError
 
 __all__ = [
+    "HalvingMultiModelSearchCV",
     "MultiModelSearchCV",
     "OptunaMultiModelSearchCV",
     "SavedModel",

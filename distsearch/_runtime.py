@@ -129,6 +129,7 @@ class _Runtime:
         self.retried = set()
         # (candidate index, split index) -> traceback of each failed fit.
         self.fit_errors = {}
+        self._context_ids = {}  # id(callback task) -> next evaluation task id
 
     def __enter__(self):
         self._stack = contextlib.ExitStack()
@@ -240,8 +241,13 @@ class _Runtime:
             round["splits"] = splits
         contexts = None
         if _has_callbacks(callback_ctx):
+            # Task ids go on where an earlier call under the same task stopped.
+            first = self._context_ids.get(id(callback_ctx), 0)
+            self._context_ids[id(callback_ctx)] = first + n_candidates * n_splits
             contexts = [
-                callback_ctx.subcontext(task_name="candidate-split-evaluation", task_id=i)
+                callback_ctx.subcontext(
+                    task_name="candidate-split-evaluation", task_id=first + i
+                )
                 for i in range(n_candidates * n_splits)
             ]
             if _propagates(callback_ctx):
@@ -267,8 +273,11 @@ class _Runtime:
         finished = out if sharding is None else sharding.before_run(
             store, tasks, out, lambda i: self._describe(tasks[i])
         )
+        # The bar shows the round: a halving search's own, else the call's.
+        rounds = (more_results or {}).get("iter")
+        number = int(rounds[0]) + 1 if rounds else self.n_rounds
         self._progress.extend(
-            n_candidates, f"round {self.n_rounds}" if self.n_rounds > 1 else None
+            n_candidates, f"round {number}" if self.n_rounds > 1 else None
         )
         stopped = {}  # candidate -> folds kept (on_result's answers)
 

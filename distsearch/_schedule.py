@@ -32,12 +32,10 @@ from collections import deque
 from numbers import Real
 
 from ._dispatch import _Task
+from ._spaces import _SIZE_PARAMS
 
-# Parameters whose value a fit's cost grows with (trees, leaves, iterations,
-# epochs); a candidate's estimated cost is the product of those it has.
-_SIZE_PARAMS = frozenset(
-    {"n_estimators", "num_leaves", "max_leaf_nodes", "max_iter", "epochs", "num_iterations"}
-)
+# A candidate's estimated cost is the product of the parameters its fit's
+# cost grows with (distsearch._spaces._SIZE_PARAMS: iterations and leaves).
 
 # A candidate's state in the queue.
 _FRESH, _STARTED, _MEASURED = 0, 1, 2

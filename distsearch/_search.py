@@ -517,12 +517,16 @@ class MultiModelSearchCV(BaseSearchCV):
         models = self._models()
         for model in models:
             check_estimator_packages(model.name, model.estimator)
-        _check_n_iter(self.n_iter, models)
         scorers, refit_metric = self._get_scorers()
 
         X, y = indexable(X, y)
         params = _check_method_params(X, params=params)
         fit_params, split_params, score_params = self._routed_params(models, params)
+        # As BaseSearchCV: a subclass checks its own parameters here, before
+        # any fit (successive halving: its resources).
+        self._checked_cv_orig = check_cv(self.cv, y, classifier=is_classifier(self))
+        self._check_input_parameters(X=X, y=y, split_params=split_params)
+        _check_n_iter(self._n_iter(), models)
 
         weight = params.get("sample_weight")
         metadata = None if weight is None else {"sample_weight": weight}
@@ -530,7 +534,7 @@ class MultiModelSearchCV(BaseSearchCV):
         if root_ctx is not None:
             root_ctx.call_on_fit_task_begin(estimator=self, X=X, y=y, metadata=metadata)
 
-        cv = check_cv(self.cv, y, classifier=is_classifier(self))
+        cv = self._checked_cv_orig
         runtime = _Runtime(
             self,
             models,
@@ -600,10 +604,14 @@ class MultiModelSearchCV(BaseSearchCV):
         if callback_ctx is not None:
             callback_ctx.call_on_fit_task_end(estimator=self)
 
+    def _n_iter(self):
+        """How many candidates to draw per model (``n_iter``; see there)."""
+        return self.n_iter
+
     def _all_candidates(self, models):
         """Every candidate of every model, in the form ``evaluate_candidates`` takes."""
         candidates = _generate_candidates(
-            models, _check_n_iter(self.n_iter, models), self.random_state, self._multi_model
+            models, _check_n_iter(self._n_iter(), models), self.random_state, self._multi_model
         )
         if not self._multi_model:
             return [params for _, params in candidates]
@@ -1062,7 +1070,7 @@ class MultiModelSearchCV(BaseSearchCV):
         best = getattr(self, "best_model_name_", None)
         estimators, names, details = [], [], []
         for name, estimator, space in self.estimator:
-            n_iter = self.n_iter.get(name) if isinstance(self.n_iter, dict) else self.n_iter
+            n_iter = self._n_iter().get(name) if isinstance(self._n_iter(), dict) else self._n_iter()
             if name == best and hasattr(self, "best_estimator_"):
                 estimator, name = self.best_estimator_, f"{name}: best_estimator_"
             estimators.append(estimator)

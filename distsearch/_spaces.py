@@ -19,6 +19,18 @@ from sklearn.model_selection import ParameterGrid, ParameterSampler
 from sklearn.utils import check_random_state
 
 
+# The parameters that count a fit's iterations (trees, boosting rounds,
+# epochs, solver iterations), by their name within the estimator: the one
+# mapping distsearch keeps of them. The task queue's cost estimate
+# (distsearch._schedule) multiplies them, successive halving
+# (distsearch._halving) gives models a share of them as their resource, and
+# the tournament's --quick mode caps them.
+_ITERATION_PARAMS = ("n_estimators", "num_iterations", "max_iter", "epochs")
+
+# Parameters that size each iteration (tree leaves); they enter the cost too.
+_SIZE_PARAMS = frozenset(_ITERATION_PARAMS + ("num_leaves", "max_leaf_nodes"))
+
+
 class _Model(NamedTuple):
     """One model of a search: a name, an unfitted estimator and its space."""
 

@@ -78,14 +78,16 @@ from ._mlflow import check_mlflow, log_tournament, resolve_target
 from ._runs import options_record, record_finish, record_start
 from ._saved import MODEL_JSON, input_schema, required_packages, write_model_json
 from ._search import MultiModelSearchCV
-from ._spaces import _check_models, _check_n_iter, _subspaces
+from ._spaces import _ITERATION_PARAMS, _check_models, _check_n_iter, _subspaces
 
 # --quick: a smoke-test size for any config.
 QUICK_ROWS = 300
 QUICK_SPLITS = 3
 QUICK_CANDIDATES = 2
 QUICK_LENGTH = 20  # cap on n_estimators / epochs
-_LENGTH_PARAMS = ("n_estimators", "epochs")
+# The iteration parameters --quick caps; not max_iter, which for most
+# models bounds a solver's convergence rather than sizing the model.
+_LENGTH_PARAMS = tuple(p for p in _ITERATION_PARAMS if p != "max_iter")
 
 _VERSIONED = (
     "distsearch",

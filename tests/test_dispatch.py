@@ -480,6 +480,25 @@ def test_callbacks_on_every_backend(request, backend):
     assert calls == expected
 
 
+@pytest.mark.parametrize("backend", ["dask", "ray"])
+def test_halving_identical_on_remote_backends(request, backend, data):
+    from distsearch import HalvingMultiModelSearchCV
+
+    request.getfixturevalue("client" if backend == "dask" else "ray_running")
+    models = [
+        ("ridge", Ridge(), {"alpha": [0.01, 1.0, 100.0]}),
+        ("tree", DecisionTreeRegressor(random_state=0), {"max_depth": [1, 2, 4]}),
+    ]
+
+    def search(**kwargs):
+        return HalvingMultiModelSearchCV(models, cv=3, factor=2, random_state=0, **kwargs)
+
+    reference = search(n_jobs=1).fit(*data)
+    halving = search(backend=backend, n_jobs=2).fit(*data)
+    assert halving.n_candidates_ == reference.n_candidates_ == [6, 3, 2]
+    assert_same_search(halving, reference, data[0])
+
+
 # ----------------------------------------------------------------------
 # Ctrl-C
 # ----------------------------------------------------------------------

@@ -53,6 +53,7 @@ _KEYS = (
     "contenders_spec",
     "n_iter",
     "n_splits",
+    "n_repeats",
     "test_size",
     "scoring",
     "rank_by",
@@ -111,6 +112,7 @@ class _Config:
     contenders_spec: list = None
     n_iter: object = None
     n_splits: int = 5
+    n_repeats: int = 1  # repeated cross-validation (compare_models counts every fold)
     test_size: float = 0.2
     scoring: object = None
     rank_by: str = None
@@ -255,6 +257,10 @@ def _check_config(config):
         raise fail("contenders", f"expected a list of (name, estimator, param_space), got {config.contenders!r}")
     if not _is_int(config.n_splits) or config.n_splits < 1:
         raise fail("n_splits", f"expected an int >= 1 (1: one train/validation split), got {config.n_splits!r}")
+    if not _is_int(config.n_repeats) or config.n_repeats < 1:
+        raise fail("n_repeats", f"expected an int >= 1, got {config.n_repeats!r}")
+    if config.n_repeats > 1 and config.n_splits == 1:
+        raise fail("n_repeats", "repeats are of k-fold cross-validation: set n_splits >= 2")
     if not (isinstance(config.test_size, float) and 0 < config.test_size < 1):
         raise fail("test_size", f"expected a float between 0 and 1, got {config.test_size!r}")
     if config.scoring is not None:

@@ -225,7 +225,7 @@ def summary_text(run, timings):
         "Data set",
         _indent(run.dataset.description),
         f"  held-out test set: {run.n_test} rows (seeded split); search on the other {run.n_train}",
-        f"  cross-validation: {type(run.cv).__name__}({run.cv.n_splits}, shuffle, seed {run.seed})",
+        f"  cross-validation: {type(run.cv).__name__}({run.cv.get_n_splits()}, shuffle, seed {run.seed})",
         f"  metrics: {', '.join(run.scoring)}; the winner is picked by {run.rank_by} "
         "(higher is better for every metric)",
         "",

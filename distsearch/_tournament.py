@@ -50,6 +50,8 @@ from sklearn.impute import SimpleImputer
 from sklearn.model_selection import (
     KFold,
     ParameterGrid,
+    RepeatedKFold,
+    RepeatedStratifiedKFold,
     ShuffleSplit,
     StratifiedKFold,
     StratifiedShuffleSplit,
@@ -486,7 +488,7 @@ def run_tournament(
     X_train, X_test, y_train, y_test = held_out_split(
         dataset.X, dataset.y, dataset.task, config.test_size, seed
     )
-    cv = _cv(n_splits, config.test_size, dataset.task, seed)
+    cv = _cv(n_splits, config.test_size, dataset.task, seed, config.n_repeats)
 
     pipelines = [(name, _pipeline(est, dataset), _prefixed(space)) for name, est, space in models]
     common = dict(
@@ -623,9 +625,15 @@ def _check_sharding(shard, collect, store, resume):
         raise ConfigError("options", option if store is not None else "store", str(exc)) from None
 
 
-def _cv(n_splits, test_size, task, seed):
-    """Shuffled, seeded folds; ``n_splits=1``: one split, ``test_size`` for validation (the seed's)."""
+def _cv(n_splits, test_size, task, seed, n_repeats=1):
+    """Shuffled, seeded folds; ``n_splits=1``: one split, ``test_size`` for validation (the seed's).
+
+    ``n_repeats > 1``: repeated k-fold, ``n_splits * n_repeats`` folds.
+    """
     classification = task == "classification"
+    if n_repeats > 1:
+        splitter = RepeatedStratifiedKFold if classification else RepeatedKFold
+        return splitter(n_splits=n_splits, n_repeats=n_repeats, random_state=seed)
     if n_splits == 1:
         splitter = StratifiedShuffleSplit if classification else ShuffleSplit
         return splitter(1, test_size=test_size, random_state=seed)

@@ -329,3 +329,29 @@ def test_report_in_a_real_browser(regression_run, tmp_path):
         assert shot.shape[:2] == (900, 1280) and shot[..., :3].std() > 0.05
     finally:
         browser.close()
+
+
+def test_repeated_cross_validation_compares_over_every_repeat(tmp_path_factory):
+    run = tournament(
+        tmp_path_factory,
+        """
+        from sklearn.linear_model import Ridge
+        from sklearn.tree import DecisionTreeRegressor
+
+        data = {"kind": "mock_regression", "n_samples": 60, "n_features": 3}
+        contenders = [("ridge", Ridge(), {"alpha": [1.0]}), ("tree", DecisionTreeRegressor(random_state=0), {"max_depth": [2]})]
+        n_splits = 3
+        n_repeats = 2
+        """,
+    )
+    assert type(run.cv).__name__ == "RepeatedKFold" and run.search.n_splits_ == 6
+    (row,) = run.search.compare_models("r2").itertuples(index=False)
+    results = run.search.cv_results_
+    winner, other = run.search.best_index_, 1 - run.search.best_index_
+    d = np.array([results[f"split{k}_test_r2"][winner] - results[f"split{k}_test_r2"][other] for k in range(6)])
+    assert row.n_folds == 6
+    # Corrected for 3-fold training sets: n_test / n_train = 1/2.
+    assert row.std_error == pytest.approx(np.sqrt(np.var(d, ddof=1) * (1 / 6 + 1 / 2)))
+    summary = (run.run_dir / "summary.txt").read_text()
+    assert "cross-validation: RepeatedKFold(6, shuffle, seed 0)" in summary
+    assert f"over 6 folds, P(winner better) = {row.probability_winner_better:.3f}" in summary

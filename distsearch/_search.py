@@ -766,7 +766,9 @@ class MultiModelSearchCV(BaseSearchCV):
         ``n - 1`` degrees of freedom located at the mean difference and
         scaled by ``se``. With repeated cross-validation (e.g.
         :class:`~sklearn.model_selection.RepeatedKFold`) every fold of every
-        repeat counts.
+        repeat counts. After successive halving the best candidate of another
+        model may come from an earlier round, scored with fewer resources
+        (``n_resources`` in ``cv_results_``) than the winner.
 
         Parameters
         ----------

@@ -3,7 +3,7 @@
 import argparse
 import sys
 
-_BACKENDS = ("loky", "threading", "dask", "ray")
+from .engines import engine_names
 
 
 def _parser():
@@ -31,7 +31,7 @@ def _parser():
     )
     tournament.add_argument(
         "--backend",
-        choices=_BACKENDS,
+        choices=engine_names(),
         help="where the fits run (default: joblib's active backend, loky)",
     )
     tournament.add_argument(

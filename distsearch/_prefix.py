@@ -26,7 +26,12 @@ a temporary folder holding at most ``_DISK_BUDGET`` bytes and deleted when the
 search ends (or, when the search's process was killed, by the next search:
 the folder's name carries its pid), so a prefix fitted by one worker is loaded, not refitted, by
 another; workers elsewhere (remote dask or ray nodes) use their memory cache
-only. Sharing is skipped, and the pipeline fitted whole, for: anything but a
+only. Every key of a search's round starts with a namespace of its own;
+when the round ends its outputs are dropped from the memory of the process
+running the search and, through the engine
+(:meth:`distsearch.engines.Engine.on_every_worker`), of every worker the
+engine can reach (dask workers; threads share the search's memory; a local
+ray or Spark started by the search ends with it). Sharing is skipped, and the pipeline fitted whole, for: anything but a
 plain ``Pipeline``; pipelines with ``memory`` or ``transform_input``; pairwise
 steps; metadata routing; fit parameters addressed to a prefix step (the steps
 before the first such step are still shared); a ``scoring`` callable that is
@@ -49,7 +54,6 @@ import joblib
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from joblib import effective_n_jobs
 from sklearn.base import clone
 from sklearn.metrics._scorer import _BaseScorer, _MultimetricScorer, _PassthroughScorer
 from sklearn.model_selection._validation import _score
@@ -68,6 +72,9 @@ _DISK_BUDGET = 4 * 2**30
 
 # The spill folders: <temp dir>/distsearch-prefix-<pid of the search>-<random>.
 _FOLDER = "distsearch-prefix-"
+
+# Prefix of every cache key of one search's round: "distsearch-<uuid hex>".
+_NAMESPACE = "ds"
 
 # The worker's cache: key -> (_FoldData, bytes); most recently used last.
 # The lock serves the threading backend.
@@ -153,29 +160,32 @@ def _n_shareable(pipeline, params, fit_params):
 
 
 @contextlib.contextmanager
-def _shared_prefixes(tasks, todo, shared, n_jobs):
+def _shared_prefixes(tasks, todo, shared, n_slots, release=None):
     """Plan the sharing of ``tasks[todo]``; yield the plans in their run order.
 
     Yields a dict ``{task index: _PrefixPlan}`` of the tasks that share a
     prefix with another, ordered so that tasks sharing a (prefix, fold) run
-    together (in waves, see the module docstring; groups in the order of
-    their first task in ``todo``). The other tasks are left to the caller's
-    order. The spill folder and this process's cached outputs are removed
-    on exit.
+    together (in waves of ``n_slots`` groups, the engine's slot count, see
+    the module docstring; groups in the order of their first task in
+    ``todo``). The other tasks are left to the caller's order. On exit the
+    spill folder and this process's cached outputs are removed, and
+    ``release(_forget, namespace)`` (the engine's
+    :meth:`~distsearch.engines.Engine.on_every_worker`) removes the workers'.
     """
     plans = {}
+    namespace = f"{_NAMESPACE}{uuid.uuid4().hex}"
     if (
         any(type(estimator) is Pipeline for estimator in shared.estimators)
         and not _routing_enabled()
         and not _scorer_sees_prefix(shared.scorer)
     ):
-        plans = _plan(tasks, todo, shared)
+        plans = _plan(tasks, todo, shared, namespace)
     groups = OrderedDict()
     for index in todo:
         if index in plans:
             groups.setdefault(plans[index][-1][1], []).append(index)
     groups = list(groups.values())
-    wave = max(1, effective_n_jobs(n_jobs))
+    wave = max(1, n_slots)
     order = []
     for start in range(0, len(groups), wave):
         chunk = groups[start : start + wave]
@@ -188,10 +198,22 @@ def _shared_prefixes(tasks, todo, shared, n_jobs):
     finally:
         if folder is not None:
             shutil.rmtree(folder, ignore_errors=True)
-            keys = {key for levels in plans.values() for _, key in levels}
-            with _LOCK:
-                for key in keys & _MEMORY.keys():
-                    del _MEMORY[key]
+            _forget(namespace)
+            if release is not None:
+                release(_forget, namespace)
+
+
+def _forget(namespace):
+    """Drop the cached outputs of one search's round (in any process)."""
+    with _LOCK:
+        for key in [key for key in _MEMORY if key.startswith(namespace)]:
+            del _MEMORY[key]
+
+
+def _cached_bytes():
+    """Bytes of outputs this process keeps (for tests and benchmarks)."""
+    with _LOCK:
+        return sum(size for _, size in _MEMORY.values())
 
 
 def _remove_dead_folders():
@@ -219,14 +241,15 @@ def _remove_dead_folders():
                 shutil.rmtree(entry.path, ignore_errors=True)
 
 
-def _plan(tasks, todo, shared):
+def _plan(tasks, todo, shared, namespace):
     """``{task index: levels}`` for the tasks that share a prefix with another.
 
     A level (prefix length) is kept when at least two tasks share it on the
     same fold and, for the deeper levels, when it is shared more widely than
     the next level of the same task (otherwise storing it saves nothing).
+    Every key starts with ``namespace`` (unique to the call), so that a
+    worker's outputs of one search are found and freed together.
     """
-    nonce = uuid.uuid4().hex
     steps = {}  # model index -> [token of each step of its pipeline]
     prefixes = {}  # cand_idx -> [hash of steps[:1], hash of steps[:2], ...]
     task_keys = {}
@@ -248,7 +271,7 @@ def _plan(tasks, todo, shared):
                     )
                 ]
             prefixes[task.cand_idx] = [
-                joblib.hash((nonce, configured[:level]))
+                namespace + joblib.hash(configured[:level])
                 for level in range(1, n_steps + 1)
             ]
         task_keys[index] = [

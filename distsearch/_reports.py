@@ -37,7 +37,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from ._dispatch import _best_iteration
+from ._evaluate import _best_iteration
 from ._extras import available
 from ._plots import _figure, plot_hyperparameters, plot_parallel_coordinates, plot_scores
 

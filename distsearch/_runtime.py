@@ -46,11 +46,12 @@ from ._callbacks import (
     _propagates,
 )
 from ._checkpoint import _Checkpoint
-from ._dispatch import _Session, _Shared
+from ._dispatch import _Session
 from ._fit import _exception_text
 from ._prefix import _shared_prefixes
 from ._progress import _Progress
 from ._schedule import _Tasks, _TaskQueue
+from ._tasks import _Shared
 
 
 class _Runtime:
@@ -295,7 +296,9 @@ class _Runtime:
             self._progress.drop(queue.cancel(cand_idx, n_kept))
         # A model that callbacks follow is fitted whole (no shared prefix).
         todo = [] if shared.contexts is not None else queue.static_order()
-        with _shared_prefixes(tasks, todo, shared, search.n_jobs) as plans:
+        with _shared_prefixes(
+            tasks, todo, shared, self._session.n_slots, self._session.release
+        ) as plans:
             queue.run_first(plans)
             for index, result in self._session.run(queue, round, self.retried):
                 messages = result.pop("callback_messages", [])

@@ -2,7 +2,7 @@
 
 A search's fits are its tasks: task ``i`` is fold ``i % n_splits`` of
 candidate ``i // n_splits`` (:class:`_Tasks`, a sequence that makes each
-:class:`~distsearch._dispatch._Task` when asked, so no list of them is
+:class:`~distsearch._tasks._Task` when asked, so no list of them is
 kept). :class:`_TaskQueue` hands out the tasks still to run, in batches
 (:meth:`_TaskQueue.take`) that every backend asks for as workers free up,
 longest expected fit first, and is told the fit + score seconds of every finished
@@ -31,8 +31,8 @@ import threading
 from collections import deque
 from numbers import Real
 
-from ._dispatch import _Task
 from ._spaces import _SIZE_PARAMS
+from ._tasks import _Task
 
 # A candidate's estimated cost is the product of the parameters its fit's
 # cost grows with (distsearch._spaces._SIZE_PARAMS: iterations and leaves).
@@ -249,7 +249,7 @@ class _TaskQueue:
     def pop(self):
         """The next task to run as ``(index, task, seconds)``.
 
-        ``task`` is the :class:`~distsearch._dispatch._Task` (with its prefix
+        ``task`` is the :class:`~distsearch._tasks._Task` (with its prefix
         plan, if any), ``seconds`` its expected fit + score time (None before
         any fit finished). Returns None when no task is left.
         """

@@ -30,6 +30,7 @@ from ._dispatch import _check_backend
 from ._extras import check_estimator_packages, require
 from ._progress import _check_progress
 from ._runtime import _Runtime
+from .engines import Engine, engine_names
 from ._spaces import (
     _check_models,
     _check_n_iter,
@@ -37,6 +38,17 @@ from ._spaces import (
     _generate_candidates,
     _is_model_list,
 )
+
+class _EngineName(StrOptions):
+    """A registered engine name; the registry is read at each validation."""
+
+    def __init__(self):
+        super().__init__(set(engine_names()))
+
+    def is_satisfied_by(self, val):
+        self.options = set(engine_names())
+        return super().is_satisfied_by(val)
+
 
 # Names a model may not take: they are the other children of the metadata
 # router (see ``get_metadata_routing``).
@@ -99,13 +111,20 @@ class MultiModelSearchCV(BaseSearchCV):
     pre_dispatch : int or str, default='2*n_jobs'
         As for :class:`joblib.Parallel` (joblib backends only).
 
-    backend : {None, 'loky', 'threading', 'dask', 'ray'}, default=None
-        Where the fits run. None uses the active joblib backend (loky unless
-        set with :func:`joblib.parallel_config`); ``'loky'`` and
-        ``'threading'`` select that joblib backend. ``'dask'`` and ``'ray'``
-        send the data to the workers once per fit, batch cheap fits, re-run
-        the fits of a lost worker and need the ``distsearch[dask]`` or
-        ``distsearch[ray]`` extra:
+    backend : str, Engine or None, default=None
+        Where the fits run: the name of a registered engine
+        (:func:`distsearch.engines.engine_names`: ``'loky'``,
+        ``'threading'``, ``'dask'``, ``'ray'``, ``'spark'`` and any
+        registered with :func:`distsearch.engines.register_engine`), an
+        engine object carrying its own options (e.g.
+        ``DaskEngine(address=..., resources={"GPU": 1})``), or None for the
+        active joblib backend (loky unless set with
+        :func:`joblib.parallel_config`; any backend registered with joblib
+        works). ``'loky'`` and ``'threading'`` select that joblib backend.
+        ``'dask'``, ``'ray'`` and ``'spark'`` send the data to the workers
+        once per fit, batch cheap fits, re-run the fits of a lost worker and
+        need the ``distsearch[dask]``, ``distsearch[ray]`` or
+        ``distsearch[spark]`` extra:
 
         - ``'dask'``: the client to ``address`` if given, else the current
           :class:`distributed.Client`, else a ``LocalCluster`` of ``n_jobs``
@@ -114,6 +133,9 @@ class MultiModelSearchCV(BaseSearchCV):
           ``address=`` to join a cluster), else ``ray.init(address=address)``
           if an address is given, else a local ray with ``n_jobs`` CPUs;
           what ``fit`` started or joined is shut down after it.
+        - ``'spark'``: the active ``SparkSession``, else a local one
+          (``local[n_jobs]``, or the master given as ``address``) started
+          for this fit and stopped after it.
 
         See ``docs/clusters.md``.
 
@@ -271,7 +293,7 @@ class MultiModelSearchCV(BaseSearchCV):
         "n_iter": [Interval(numbers.Integral, 1, None, closed="left"), dict, None],
         "random_state": ["random_state"],
         "error_score": [StrOptions({"raise"}), numbers.Real],
-        "backend": [StrOptions({"loky", "threading", "dask", "ray"}), None],
+        "backend": [_EngineName(), Engine, None],
         "address": [str, None],
         "progress": ["boolean"],
         "checkpoint": [str, os.PathLike, None],

@@ -129,7 +129,7 @@ def _logged(tmp_path):
 @pytest.mark.parametrize(
     "kwargs, error, match",
     [
-        ({"backend": "spark"}, ValueError, "'backend' parameter.*'spark'"),
+        ({"backend": "sparkle"}, ValueError, "'backend' parameter.*'sparkle'"),
         ({"address": "tcp://127.0.0.1:1"}, ValueError, "address=.*only used with"),
         (
             {"backend": "loky", "address": "tcp://127.0.0.1:1"},

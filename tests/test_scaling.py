@@ -12,7 +12,7 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.tree import DecisionTreeRegressor
 
 from distsearch import MultiModelSearchCV
-from distsearch._dispatch import _Task
+from distsearch._tasks import _Task
 from distsearch._schedule import _estimated_cost, _Tasks, _TaskQueue
 
 

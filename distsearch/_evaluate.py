@@ -1,0 +1,119 @@
+"""Worker-side evaluation: what runs on a worker for each batch of tasks.
+
+:func:`_run_batch` is the function every engine runs on its workers:
+``_run_batch(shared, batch, round)`` evaluates each ``(index, task)`` of
+the batch with :func:`_evaluate_task` (fit and score, sharing a pipeline
+prefix where planned) and returns the ``(index, result)`` pairs. A result is
+a pure function of the shared bundle and the task, never of the worker or
+the order, so results are the same on every engine. This module imports no
+engine and nothing of the driver (dispatch, search).
+"""
+
+import contextlib
+import multiprocessing
+import os
+import threading
+import time
+
+from sklearn.base import clone
+
+from ._callbacks import _capture
+from ._fit import _fit_and_score
+from ._prefix import _fit_and_score_shared
+
+
+def _best_iteration(estimator):
+    """The best iteration a fitted model reports, or None.
+
+    A model reports it with a positive integer attribute ``best_iteration_``
+    (boosting rounds or epochs kept by early stopping); for a pipeline the
+    final step is asked.
+    """
+    final = estimator[-1] if hasattr(estimator, "steps") else estimator
+    value = getattr(final, "best_iteration_", None)
+    try:
+        value = int(value)
+    except (TypeError, ValueError):
+        return None
+    return value if value > 0 else None
+
+
+def _evaluate_task(shared, index, task):
+    """Fit and score one task; runs on a worker.
+
+    Returns ``(index, result)``: the task's position and the dict of
+    :func:`._fit._fit_and_score` (the same as GridSearchCV gets from
+    scikit-learn's, with less memory) plus ``best_iteration`` (and
+    ``callback_messages`` when the round propagates callbacks).
+    """
+    train, test = shared.splits[task.split_idx]
+    context = None if shared.contexts is None else shared.contexts[index]
+    result = None if task.prefix is None else _fit_and_score_shared(shared, task)
+    if result is None:
+        # The messages that callbacks send during the fit travel with its
+        # result (see distsearch._callbacks).
+        with contextlib.nullcontext() if context is None else _capture() as messages:
+            result = _fit_and_score(
+                clone(shared.estimators[task.model_idx]),
+                shared.X,
+                shared.y,
+                scorer=shared.scorer,
+                train=train,
+                test=test,
+                verbose=shared.verbose,
+                parameters=task.params,
+                fit_params=shared.fit_params[task.model_idx],
+                score_params=shared.score_params,
+                return_train_score=shared.return_train_score,
+                error_score=shared.error_score,
+                split_progress=(task.split_idx, len(shared.splits)),
+                candidate_progress=(task.cand_idx, shared.n_candidates),
+                callback_ctx=context,
+            )
+        if context is not None:
+            result["callback_messages"] = messages
+    result["best_iteration"] = _best_iteration(result.pop("estimator"))
+    return index, result
+
+
+def _run_batch(shared, batch, round=None):
+    """Evaluate a batch of ``(index, task)`` pairs on a worker.
+
+    ``round`` holds the fields of ``shared`` that the batch's round of the
+    search changes (its ``n_candidates``, and its ``splits`` when the round
+    has its own folds); the data travel once per fit, the round's small
+    part once per round.
+    """
+    if round:
+        shared = shared._replace(**round)
+    _exit_with_parent()
+    return [_evaluate_task(shared, index, task) for index, task in batch]
+
+
+_WATCHING_PARENT = False
+
+
+def _exit_with_parent():
+    """In a loky worker, start a thread that ends the process with its parent.
+
+    loky's workers otherwise outlive a search killed with ``kill -9``: a
+    fit runs to its end and the worker waits for loky's idle timeout
+    (300 s). The thread polls ``os.getppid()`` once a second and exits the
+    worker when the process that started it is gone. Started by the first
+    batch a worker runs (a worker that never ran one still ends at the idle
+    timeout); not on Windows.
+    """
+    global _WATCHING_PARENT
+    if _WATCHING_PARENT or os.name == "nt":
+        return
+    if not multiprocessing.current_process().name.startswith("LokyProcess"):
+        return
+    _WATCHING_PARENT = True
+    parent = os.getppid()
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="distsearch-parent", daemon=True).start()

@@ -1,0 +1,116 @@
+"""The package's import graph: no cycles, and the layers point one way.
+
+Read from the source. Cycles are looked for among the imports that run when
+a module is imported (not those inside functions: a lazy import such as
+``distsearch.models``' re-export of the Keras helpers cannot loop); the
+layers are checked on every import, lazy ones included.
+"""
+
+import ast
+from pathlib import Path
+
+import distsearch
+
+PACKAGE = Path(distsearch.__file__).parent
+
+
+def _module_name(path):
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _nodes(tree, lazy):
+    """The nodes of a module, without function bodies unless ``lazy``."""
+    todo = [tree]
+    while todo:
+        node = todo.pop()
+        yield node
+        for child in ast.iter_child_nodes(node):
+            if lazy or not isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                todo.append(child)
+
+
+def _graph(lazy=True):
+    """``{module: set of distsearch modules it imports}``."""
+    modules = {_module_name(p): p for p in PACKAGE.rglob("*.py")}
+    graph = {}
+    for name, path in modules.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        edges = set()
+        for node in _nodes(ast.parse(path.read_text()), lazy):
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    anchor = package.split(".")
+                    anchor = anchor[: len(anchor) - node.level + 1]
+                    base = ".".join(anchor + ([base] if base else []))
+                # "from . import x" may name a module
+                targets = [base] + [f"{base}.{alias.name}" for alias in node.names]
+            else:
+                continue
+            edges |= {t for t in targets if t in modules and t != name}
+        graph[name] = edges
+    return graph
+
+
+def _cycle(graph):
+    """One import cycle as a list of modules, or None."""
+    state, stack = {}, []
+
+    def visit(node):
+        state[node] = "active"
+        stack.append(node)
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == "active":
+                return stack[stack.index(nxt) :] + [nxt]
+            if nxt not in state and (found := visit(nxt)):
+                return found
+        stack.pop()
+        state[node] = "done"
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (found := visit(node)):
+            return found
+    return None
+
+
+def _reaches(graph, start):
+    seen, todo = set(), [start]
+    while todo:
+        for nxt in graph[todo.pop()]:
+            if nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    return seen
+
+
+def test_no_import_cycles():
+    graph = _graph(lazy=False)
+    # A package's __init__ re-exporting its submodules is not a cycle of code.
+    graph = {
+        name: {t for t in edges if not (name.startswith(t + ".") and t in graph)}
+        for name, edges in graph.items()
+    }
+    assert _cycle(graph) is None, " -> ".join(_cycle(graph))
+
+
+def test_task_data_worker_evaluation_and_engines_each_in_their_own_layer():
+    graph = _graph()
+    # The task data builds on nothing of distsearch.
+    assert graph["distsearch._tasks"] == set()
+    # The worker-side evaluation imports no engine and nothing of the driver.
+    worker = _reaches(graph, "distsearch._evaluate")
+    assert not {m for m in worker if m.startswith("distsearch.engines")}, worker
+    assert not worker & {"distsearch._dispatch", "distsearch._search", "distsearch._schedule"}
+    # Engines know the engine interface only: no task data, no evaluation.
+    engines = [m for m in graph if m.startswith("distsearch.engines")]
+    assert {"distsearch.engines._joblib", "distsearch.engines._dask",
+            "distsearch.engines._ray", "distsearch.engines._spark"} <= set(engines)
+    for module in engines:
+        assert _reaches(graph, module) <= set(engines), module
+    # The scheduler and the reports do not import the transport.
+    assert "distsearch._dispatch" not in _reaches(graph, "distsearch._schedule")
+    assert "distsearch._dispatch" not in graph["distsearch._reports"]

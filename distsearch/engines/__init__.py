@@ -56,6 +56,12 @@ def __getattr__(name):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+def __dir__():
+    # The lazy engine classes too, so that tools listing the module (the API
+    # docs, completion) see every public name under this public path.
+    return sorted(set(globals()) | set(__all__))
+
+
 def register_engine(name, engine, **options):
     """Make ``backend=name`` select ``engine``.
 

@@ -70,10 +70,12 @@ def _parser():
     )
     tournament.add_argument(
         "--search",
-        choices=("exhaustive", "optuna"),
+        choices=("exhaustive", "optuna", "halving"),
         help=(
             "exhaustive: every candidate of every model (default, or the config's "
-            "search); optuna: Optuna's model-based search, --n-trials trials"
+            "search); optuna: Optuna's model-based search, --n-trials trials; "
+            "halving: successive halving across all the models (iterations as the "
+            "resource of models that have them, rows for the others)"
         ),
     )
     tournament.add_argument(

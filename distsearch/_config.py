@@ -64,7 +64,7 @@ _KEYS = (
 )
 
 # The searches a tournament can run (config ``search``, ``--search``).
-SEARCHES = ("exhaustive", "optuna")
+SEARCHES = ("exhaustive", "optuna", "halving")
 
 # The seed's (metaflow-helper) settings: read as the seed read them (see
 # _seed_settings), or accepted and reported as ignored.

@@ -336,18 +336,25 @@ checkpoint, random_state, error_score
         """The best candidate of the last round (as HalvingGridSearchCV)."""
         last_iter = np.max(results["iter"])
         last_iter_indices = np.flatnonzero(results["iter"] == last_iter)
-        test_scores = results["mean_test_score"][last_iter_indices]
+        metric = refit_metric if isinstance(refit_metric, str) else "score"
+        test_scores = results[f"mean_test_{metric}"][last_iter_indices]
         if np.isnan(test_scores).all():
             return last_iter_indices[0]
         return last_iter_indices[np.nanargmax(test_scores)]
 
     def _get_scorers(self):
-        if not (self.scoring is None or isinstance(self.scoring, str) or callable(self.scoring)):
+        single = self.scoring is None or isinstance(self.scoring, str) or callable(self.scoring)
+        if not single and not isinstance(self.refit, str):
             raise ValueError(
                 f"scoring={self.scoring!r}: successive halving ranks by one metric; "
-                "give one scorer (as HalvingGridSearchCV)."
+                "with several scorers, name it in refit."
             )
         return super()._get_scorers()
+
+    def _metric(self):
+        """The ``cv_results_`` suffix of the metric that ranks the rounds."""
+        single = self.scoring is None or isinstance(self.scoring, str) or callable(self.scoring)
+        return "score" if single else self.refit
 
     # ------------------------------------------------------------------
     # The rounds
@@ -471,7 +478,7 @@ checkpoint, random_state, error_score
         """The best ``k`` candidates of round ``itr`` (worst first, as scikit-learn's
         ``_top_k``), plus each model's best while ``keep_model_best``."""
         iteration = np.asarray(results["iter"])
-        scores = np.asarray(results["mean_test_score"])
+        scores = np.asarray(results[f"mean_test_{self._metric()}"])
         params = results["params"]
         in_round = np.flatnonzero(iteration == itr)
         round_scores = scores[in_round]

@@ -75,6 +75,7 @@ from ._extras import available
 from ._fit import _exception_text
 from ._progress import _check_progress
 from ._shard import ShardError
+from ._halving import HalvingMultiModelSearchCV
 from ._optuna import OptunaMultiModelSearchCV
 from ._mlflow import check_mlflow, log_tournament, resolve_target
 from ._runs import options_record, record_finish, record_start
@@ -170,6 +171,41 @@ def _prefixed(space):
     if isinstance(space, dict):
         return {f"model__{k}": v for k, v in space.items()}
     return [_prefixed(sub) for sub in space]
+
+
+def _halving_resources(pipelines):
+    """``{model: 'model__<param>'}``: the iteration parameter each model halves.
+
+    The first length parameter (_LENGTH_PARAMS) the model has as an int and
+    does not search; models without one are halved on rows.
+    """
+    resources = {}
+    for name, pipeline, space in pipelines:
+        searched = {key for sub in ([space] if isinstance(space, dict) else space) for key in sub}
+        params = pipeline.get_params()
+        for length in _LENGTH_PARAMS:
+            key = f"model__{length}"
+            value = params.get(key)
+            if key not in searched and isinstance(value, numbers.Integral) and value >= 1:
+                resources[name] = key
+                break
+    return resources
+
+
+def _halving_rounds(search):
+    """The rounds of a halving search, one line each: candidates and resource per model."""
+    results = search.cv_results_
+    lines = []
+    for itr, n in enumerate(search.n_candidates_):
+        per_model = []
+        for name, counts in search.n_candidates_per_model_.items():
+            mine = (results["iter"] == itr) & (results["model"] == name)
+            if counts[itr]:
+                resource = int(np.asarray(results["n_resources"])[mine][0])
+                unit = "rows" if name not in search.resource else search.resource[name].split("__")[-1]
+                per_model.append(f"{name} {counts[itr]} ({resource} {unit})")
+        lines.append(f"halving round {itr}: {n} candidates: " + ", ".join(per_model))
+    return lines
 
 
 def _capped(value):
@@ -429,11 +465,11 @@ def run_tournament(
         "options" if given[key] is not None else config.source, key, message
     )
     _check_search(search_kind, n_trials, fail)
-    if search_kind == "optuna" and (shard is not None or collect):
+    if search_kind in ("optuna", "halving") and (shard is not None or collect):
         raise ConfigError(
             "options", "shard" if shard is not None else "collect",
-            "shards split the exhaustive search's fits; the Optuna search chooses each "
-            "trial from the scores so far: run it without --shard / --collect",
+            f"shards split the exhaustive search's fits; the {search_kind} search chooses "
+            "each round from the scores so far: run it without --shard / --collect",
         )
     checked = _check_models(models, None)
     try:
@@ -517,6 +553,16 @@ def run_tournament(
             f"search: optuna, {n_trials} trials over {len(models)} models x {n_splits} folds = "
             f"at most {n_trials * n_splits} fits {where}"
         )
+    elif search_kind == "halving":
+        resources = _halving_resources(pipelines)
+        search = HalvingMultiModelSearchCV(
+            pipelines, n_candidates=n_iter, resource=resources, **common
+        )
+        log(
+            f"search: halving over {n_candidates} candidates of {len(models)} models x "
+            f"{n_splits} folds {where}; resource: "
+            + ", ".join(f"{name} {resources.get(name, 'rows')}" for name, _, _ in pipelines)
+        )
     else:
         search = MultiModelSearchCV(pipelines, n_iter=n_iter, **common)
         log(
@@ -542,6 +588,9 @@ def run_tournament(
         else:
             search.fit(X_train, y_train)
     timings["search (cross-validation and winner refit)"] = time.perf_counter() - tick
+    if search_kind == "halving":
+        for line in _halving_rounds(search):
+            log(line)
     failures = _failures(search)
     for failure in failures:
         log(fit_width(f"candidate of rank {failure['rank']} ({failure['model']}) failed: {failure['error']}"))

@@ -364,7 +364,7 @@ def test_tournament_optuna_search_resumes_its_study(tmp_path):
     "text, args, key, expected",
     [
         ("n_trials = 5\n", [], "n_trials", "only the Optuna search has trials"),
-        ("search = 'random'\n", [], "search", "expected one of ['exhaustive', 'optuna'], got 'random'"),
+        ("search = 'random'\n", [], "search", "expected one of ['exhaustive', 'optuna', 'halving'], got 'random'"),
         ("", ["--n-trials", "3"], "n_trials", "only the Optuna search has trials"),
         ("search = 'optuna'\n", ["--n-trials", "0"], "n_trials", "expected an int >= 1, got 0"),
     ],

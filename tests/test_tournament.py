@@ -477,3 +477,30 @@ def test_help_lists_the_options():
     assert completed.returncode == 0
     for option in ("--backend", "--scheduler-address", "--n-jobs", "--seed", "--output", "--quick"):
         assert option in completed.stdout
+
+
+def test_halving_search_setting_and_rounds_in_the_log(tmp_path):
+    config = write_config(
+        tmp_path,
+        """
+from sklearn.ensemble import RandomForestRegressor
+from sklearn.linear_model import Ridge
+
+data = {"kind": "mock_regression", "n_samples": 300, "n_features": 5}
+n_splits = 3
+search = "halving"
+contenders = [
+    ("ridge", Ridge(), {"alpha": [0.1, 1.0, 10.0]}),
+    ("forest", RandomForestRegressor(n_estimators=9, random_state=0), {"max_depth": [2, 6]}),
+]
+""",
+    )
+    lines = []
+    run = run_tournament(config, n_jobs=1, output=tmp_path / "out", progress=False, log=lines.append)
+    search = run.search
+    assert search.resource == {"forest": "model__n_estimators"}
+    assert search.n_candidates_ == [5, 2]
+    rounds = [line for line in lines if line.startswith("halving round")]
+    assert len(rounds) == 2
+    assert rounds[0].startswith("halving round 0: 5 candidates: ridge 3 (")
+    assert "forest 2 (3 n_estimators)" in rounds[0]

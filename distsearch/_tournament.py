@@ -591,6 +591,12 @@ def run_tournament(
     if search_kind == "halving":
         for line in _halving_rounds(search):
             log(line)
+    if search_kind == "optuna":
+        states = [trial.state.name for trial in search.study_.trials]
+        log(
+            f"optuna: {len(search.cv_results_['params'])} trials, {states.count('PRUNED')} pruned, "
+            f"{search.n_fits_saved_} fits saved by pruning"
+        )
     failures = _failures(search)
     for failure in failures:
         log(fit_width(f"candidate of rank {failure['rank']} ({failure['model']}) failed: {failure['error']}"))

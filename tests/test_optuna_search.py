@@ -180,6 +180,7 @@ def test_dask_local_cluster_identical(reference, data, workers_import_tests):
     ) as cluster, distributed.Client(cluster):
         search = _search(backend="dask", pruner=_pruner()).fit(*data)
     assert_same_results(search.cv_results_, reference.cv_results_)
+    assert search.n_task_retries_ == 0  # 4 rounds, no worker lost
 
 
 def test_local_ray_identical(reference, data, workers_import_tests):
@@ -345,6 +346,7 @@ def test_tournament_optuna_search_resumes_its_study(tmp_path):
     run = run_tournament(config, seed=1, n_jobs=1, output=tmp_path / "out", progress=False, log=lines.append)
     assert isinstance(run.search, OptunaMultiModelSearchCV)
     assert "search: optuna, 4 trials over 2 models x 3 folds = at most 12 fits" in "\n".join(lines)
+    assert "optuna: 4 trials, 0 pruned, 0 fits saved by pruning" in lines
     assert (run.run_dir / "optuna.db").exists()
     first = run.search.cv_results_
     assert len(first["params"]) == 4

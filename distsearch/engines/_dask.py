@@ -122,6 +122,10 @@ class DaskEngine(FuturesEngine):
         self._starts[first_index] += 1
 
     def share(self, extra):
+        # Called once per round (run): task indices start at 0 again each
+        # round, so do the start counts (else every batch of a later round
+        # looks run again).
+        self._starts = Counter()
         if extra is None:
             return None
         [future] = self._client_.scatter([extra], broadcast=True, hash=False)

@@ -12,8 +12,9 @@ Invariants:
   and the rounds of an adaptive search when ``cv_results_`` has them.
 
 Sections, in order (each a ``<section>`` with this id): ``winner``,
-``settings``, ``leaderboard``, ``comparison``, ``rounds`` (adaptive searches
-only), ``held-out``, ``plots``, ``failures``, ``timings``, ``versions``.
+``settings``, ``leaderboard``, ``comparison``, ``rounds`` (successive
+halving only), ``trials`` (Optuna search only), ``held-out``, ``plots``,
+``failures``, ``timings``, ``versions``.
 """
 
 import base64
@@ -202,6 +203,35 @@ def _rounds(results, metric):
     return table.reset_index()
 
 
+def _trials(results, metric, n_splits):
+    """The trials of an Optuna search (``trial_number`` in ``cv_results_``), or None.
+
+    One row per trial in the order they were asked: its model, mean score,
+    the folds it was scored on (fewer than ``n_splits``: pruned) and the best
+    mean score so far.
+    """
+    if "trial_number" not in results:
+        return None
+    means = np.asarray(results[f"mean_test_{metric}"], dtype=float)
+    folds = np.column_stack(
+        [np.asarray(results[f"split{k}_test_{metric}"], dtype=float) for k in range(n_splits)]
+    )
+    scored = np.sum(~np.isnan(folds), axis=1)
+    order = np.argsort(np.asarray(results["trial_number"]), kind="stable")
+    best = np.fmax.accumulate(np.where(np.isnan(means[order]), -np.inf, means[order]))
+    frame = pd.DataFrame(
+        {
+            "trial": np.asarray(results["trial_number"])[order],
+            "model": np.asarray(results.get("model", np.full(len(means), "")))[order],
+            f"mean {metric}": means[order],
+            "folds scored": scored[order],
+            "pruned": np.where(scored[order] < n_splits, "yes", "no"),
+            "best so far": np.where(np.isinf(best), np.nan, best),
+        }
+    )
+    return frame
+
+
 def html_report(run, timings, figures, comparison):
     """The text of ``report.html``.
 
@@ -270,6 +300,16 @@ def html_report(run, timings, figures, comparison):
         sections.append(
             '<section id="rounds"><h2>Rounds</h2>'
             + _table(rounds, "rounds-table", digits={f"best {metric}": 4})
+            + "</section>"
+        )
+    trials = _trials(results, metric, search.n_splits_)
+    if trials is not None:
+        sections.append(
+            '<section id="trials"><h2>Trials</h2>'
+            f'<p class="muted">{len(trials)} trials of the Optuna search, in the order they were '
+            f"asked; {int((trials['pruned'] == 'yes').sum())} pruned.</p>"
+            + _table(trials, "trials-table", sortable=True,
+                     digits={f"mean {metric}": 4, "best so far": 4})
             + "</section>"
         )
     held = [("winner " + search.best_model_name_, run.winner_test)]

@@ -5,7 +5,8 @@ A run folder ``<output>/<run-id>/`` keeps, besides its reports:
 - ``config.py``: a copy of the config file the run was started with (none
   for the built-in default or a config object given in Python);
 - ``options.json``: the config's path and SHA-256 and every option of the
-  run (seed, quick, backend, scheduler address, n_jobs, output, progress);
+  run (seed, quick, backend, scheduler address, n_jobs, output, progress,
+  search, n_trials, mlflow);
 - ``run.json``: written when the run finishes: its id, start date, config,
   winner, metric, CV score, held-out score and wall time.
 
@@ -15,9 +16,10 @@ Invariants:
   finished run, so a run folder without it is an unfinished (or crashed) run;
 - ``--resume`` compares the new config and options with ``options.json``
   and refuses, listing every difference, when anything that decides the
-  results differs (the config file's content, the seed, ``--quick``); where
-  the fits run (backend, scheduler address, n_jobs), the progress bar and
-  the output folder may change.
+  results differs (the config file's content, the seed, ``--quick``,
+  ``--search``); where the fits run (backend, scheduler address, n_jobs),
+  the progress bar, the output folder and ``--n-trials`` (an Optuna study
+  resumed with more trials keeps its trials) may change.
 """
 
 import difflib
@@ -30,7 +32,7 @@ OPTIONS = "options.json"
 RECORD = "run.json"
 
 # Options that decide the results: a resumed run must keep them.
-_RESULT_OPTIONS = ("config_sha256", "seed", "quick")
+_RESULT_OPTIONS = ("config_sha256", "seed", "quick", "search")
 
 
 def _config_text(source):

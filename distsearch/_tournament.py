@@ -499,7 +499,7 @@ def run_tournament(
     started_at = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     options = options_record(
         config.source, seed=seed, quick=quick, backend=backend, scheduler_address=scheduler_address,
-        n_jobs=n_jobs, output=str(output), progress=progress,
+        n_jobs=n_jobs, output=str(output), progress=progress, search=search, n_trials=n_trials,
         mlflow=None if mlflow_target is None else list(mlflow_target),
     )
     if run_dir is not None:

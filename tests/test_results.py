@@ -163,3 +163,28 @@ def test_parallel_coordinates_one_line_per_candidate(search):
     # The winner's model by default.
     default = search.plot_parallel_coordinates()
     assert default.axes[0].get_title().startswith(f"{search.best_model_name_}:")
+
+
+def test_report_trials_and_rounds_tables():
+    from distsearch._html import _rounds, _trials
+
+    nan = np.nan
+    results = {
+        "trial_number": np.array([1, 0, 2]),
+        "model": np.array(["tree", "ridge", "tree"]),
+        "mean_test_score": np.array([0.5, 0.7, nan]),
+        "split0_test_score": np.array([0.4, 0.6, 0.1]),
+        "split1_test_score": np.array([0.6, 0.8, nan]),
+    }
+    trials = _trials(results, "score", 2)
+    assert trials["trial"].tolist() == [0, 1, 2]  # in the order they were asked
+    assert trials["model"].tolist() == ["ridge", "tree", "tree"]
+    assert trials["pruned"].tolist() == ["no", "no", "yes"]
+    assert trials["folds scored"].tolist() == [2, 2, 1]
+    assert trials["best so far"].tolist() == [0.7, 0.7, 0.7]
+    assert _rounds(results, "score") is None and _trials({"mean_test_score": []}, "score", 2) is None
+    rounds = _rounds({"iter": np.array([0, 0, 1]), "n_resources": np.array([10, 10, 30]),
+                      "mean_test_score": np.array([0.2, 0.4, 0.5])}, "score")
+    assert rounds.to_dict("list") == {
+        "round": [0, 1], "candidates": [2, 1], "resources per fit": [10, 30], "best score": [0.4, 0.5],
+    }

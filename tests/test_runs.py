@@ -50,6 +50,8 @@ def test_the_run_folder_keeps_the_config_and_every_option(history):
         "n_jobs": 1,
         "output": str(output),
         "progress": False,
+        "search": None,
+        "n_trials": None,
         "mlflow": None,
     }
     record = json.loads((run_dir / "run.json").read_text())

@@ -438,10 +438,14 @@ def _resolve(config, dataset, seed, enumerated=True):
         models, n_iter = _default_contenders(dataset.task, seed)
     try:
         checked = _check_models(models, None)
+    except (TypeError, ValueError) as exc:
+        raise fail(key, str(exc)) from None
+    try:
         if enumerated:
             _check_n_iter(n_iter, checked)
     except (TypeError, ValueError) as exc:
-        raise fail("n_iter" if "n_iter" in str(exc) else key, str(exc)) from None
+        # With contenders_spec, n_iter comes from its '__n_iter' entries.
+        raise fail("n_iter" if config.contenders_spec is None else key, str(exc)) from None
     wanted = is_regressor if dataset.task == "regression" else is_classifier
     for model in checked:
         if not wanted(model.estimator):

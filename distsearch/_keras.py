@@ -16,7 +16,7 @@ from scikeras import wrappers  # noqa: E402
 from scipy import sparse  # noqa: E402
 from sklearn.utils import ClassifierTags, RegressorTags  # noqa: E402
 
-from .models import _inner_split, _seed  # noqa: E402
+from ._inner import _inner_split, _seed  # noqa: E402
 
 
 def build_mlp(

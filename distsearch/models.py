@@ -28,14 +28,9 @@ if ``KERAS_BACKEND`` is unset and TensorFlow is not installed, it is set to
 ``"jax"`` before Keras is imported (an explicit ``KERAS_BACKEND`` always wins).
 """
 
-import math
-import numbers
-
 import numpy as np
 from scipy import sparse
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
-from sklearn.model_selection import train_test_split
-from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
     _check_sample_weight,
@@ -44,6 +39,7 @@ from sklearn.utils.validation import (
 )
 
 from ._extras import check_installed, require
+from ._inner import _inner_split, _seed
 
 __all__ = [
     "LightGBMRegressor",
@@ -72,64 +68,6 @@ def __dir__():
     # The lazy Keras names too, so that tools listing the module (the API
     # docs, completion) see every public name under this public path.
     return sorted(set(globals()) | set(__all__))
-
-
-def _seed(random_state):
-    """An int seed (or None) from ``random_state``, drawn once per fit."""
-    if random_state is None or isinstance(random_state, numbers.Integral):
-        return random_state
-    return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
-
-
-def _check_validation_fraction(validation_fraction):
-    if not (
-        isinstance(validation_fraction, numbers.Real)
-        and 0.0 < validation_fraction < 1.0
-    ):
-        raise ValueError(
-            "validation_fraction must be a float in (0, 1); got "
-            f"{validation_fraction!r}. To fit without early stopping, set "
-            "early_stopping_rounds (LightGBM) or patience (Keras) to None."
-        )
-
-
-def _inner_split(y, validation_fraction, classifier, seed):
-    """Split the fit rows into inner (train, validation) positions.
-
-    Parameters
-    ----------
-    y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
-        The targets of the rows given to ``fit``.
-    validation_fraction : float in (0, 1)
-        Share of the rows kept for early stopping (rounded up, at least 1).
-    classifier : bool
-        Stratify by class, when every class has enough rows for it.
-    seed : int or None
-
-    Returns
-    -------
-    train, validation : sorted ndarrays of int
-        Disjoint positions in ``y`` covering all rows.
-    """
-    _check_validation_fraction(validation_fraction)
-    y = np.asarray(y)
-    n_samples = y.shape[0]
-    stratify = None
-    if classifier:
-        labels = y if y.ndim == 1 else y.reshape(n_samples, -1)
-        if labels.ndim == 2:
-            labels = labels[:, 0] if labels.shape[1] == 1 else labels.argmax(axis=1)
-        _, counts = np.unique(labels, return_counts=True)
-        n_val = math.ceil(validation_fraction * n_samples)
-        if counts.min() >= 2 and min(n_val, n_samples - n_val) >= len(counts):
-            stratify = labels
-    train, validation = train_test_split(
-        np.arange(n_samples),
-        test_size=validation_fraction,
-        stratify=stratify,
-        random_state=seed,
-    )
-    return np.sort(train), np.sort(validation)
 
 
 _LIGHTGBM_PARAMETERS = """

@@ -115,3 +115,35 @@ def test_task_data_worker_evaluation_and_engines_each_in_their_own_layer():
     # The scheduler and the reports do not import the transport.
     assert "distsearch._dispatch" not in _reaches(graph, "distsearch._schedule")
     assert "distsearch._dispatch" not in graph["distsearch._reports"]
+
+
+# The application: the command line, the tournament, its config and data, the
+# reports (summary, report.html) and the run history. It sits on the
+# estimator (MultiModelSearchCV and what it runs on), never the other way.
+APPLICATION = {
+    f"distsearch.{name}"
+    for name in ("__main__", "_cli", "_tournament", "_config", "_data", "_datacheck", "_reports", "_html", "_runs")
+}
+
+
+def test_the_estimator_does_not_import_the_application():
+    graph = _graph()
+    assert APPLICATION <= set(graph)
+    wrong = sorted(
+        (module, target)
+        for module, targets in graph.items()
+        if module not in APPLICATION
+        for target in targets
+        if target in APPLICATION
+    )
+    assert wrong == []
+
+
+def test_the_application_imports_only_public_names_of_the_estimator():
+    private = []
+    for module in sorted(APPLICATION):
+        path = PACKAGE / f"{module.rpartition('.')[2]}.py"
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module == "_search":
+                private += [(module, a.name) for a in node.names if a.name.startswith("_")]
+    assert private == []

@@ -169,7 +169,6 @@ def main(argv=None):
             return 2
         return 0
     from ._config import ConfigError
-    from ._extras import available
     from ._shard import ShardError
     from ._tournament import run_tournament
 
@@ -182,8 +181,7 @@ def main(argv=None):
             n_jobs=args.n_jobs,
             output=args.output,
             quick=args.quick,
-            # Asked for by nobody, so shown only when tqdm is there to show it.
-            progress=not args.no_progress and available("tqdm"),
+            progress=False if args.no_progress else None,  # None: when tqdm is installed
             resume=args.resume,
             shard=args.shard,
             collect=args.collect,

@@ -369,7 +369,7 @@ def run_tournament(
     n_jobs=-1,
     output="results",
     quick=False,
-    progress=True,
+    progress=None,
     resume=None,
     shard=None,
     collect=False,
@@ -401,9 +401,10 @@ def run_tournament(
     quick : bool
         Smoke-test size: at most 300 rows, 3 folds, 2 candidates per model,
         ``n_estimators`` / ``epochs`` capped at 20.
-    progress : bool
-        Show the search's progress (needs the ``progress`` extra): a bar in
-        a terminal or a notebook, a line per tenth of the fits in a log.
+    progress : bool or None
+        Show the search's progress: a bar in a terminal or a notebook, a
+        line per tenth of the fits in a log. True needs the ``progress``
+        extra; None (the default) shows it when tqdm is installed.
     resume : str or None
         The id of a run in ``output`` to continue (after a crash, a Ctrl-C),
         the name of its folder there (a path is refused):
@@ -451,6 +452,8 @@ def run_tournament(
 
     started = time.perf_counter()
     timings = {}
+    if progress is None:  # asked for by nobody: shown when tqdm is there to show it
+        progress = available("tqdm")
     _check_options(n_jobs, seed, backend, scheduler_address, progress, output, resume)
     shard = _check_sharding(shard, collect, store, resume)
     given = {"search": search, "n_trials": n_trials}  # options win over the config

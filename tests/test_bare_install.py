@@ -53,6 +53,10 @@ for what, make in [
         print(what, exc)
 for argv in (["tournament"], ["tournament", "--backend", "dask"]):
     print("exit", main(argv + ["--output", "unused"]))
+from distsearch._tournament import run_tournament
+
+run = run_tournament("config.py", output="api-out", log=lambda line: None)  # progress: when installed
+print("api", sorted(p.name for p in run.run_dir.iterdir()))
 """
 
 
@@ -108,6 +112,7 @@ def test_bare_install_runs_an_sklearn_config_or_stops_up_front(tmp_path):
         "keras distsearch.models.KerasRegressor needs the 'keras' package: pip install \"distsearch[keras]\"",
         "exit 2",
         "exit 2",
+        "api ['checkpoint', 'cv_results.csv', 'model.joblib', 'summary.txt']",
     ]
     assert "need ['lightgbm', 'keras', 'scikeras'], not installed: pip install \"distsearch[lightgbm,keras]\"" in checks.stderr
     assert "backend='dask' needs the 'distributed' package: pip install \"distsearch[dask]\"" in checks.stderr

@@ -626,6 +626,10 @@ class MultiModelSearchCV(BaseSearchCV):
         if callback_ctx is not None:
             callback_ctx.call_on_fit_task_end(estimator=self)
 
+    def _check_input_parameters(self, X, y, split_params):
+        """Check a subclass's own parameters before any fit (as BaseSearchCV's
+        hook of the same name, which scikit-learn 1.8 does not have)."""
+
     def _n_iter(self):
         """How many candidates to draw per model (``n_iter``; see there)."""
         return self.n_iter

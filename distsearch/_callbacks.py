@@ -29,12 +29,8 @@ import copy
 import threading
 import warnings
 
-try:  # scikit-learn >= 1.9
-    from sklearn.callback import AutoPropagatedCallback
-    from sklearn.callback import _transport
-    from sklearn.callback._callback_context import get_context_path
-except ImportError:  # pragma: no cover - scikit-learn 1.8
-    AutoPropagatedCallback = _transport = get_context_path = None
+# None on scikit-learn 1.8, which has no callbacks.
+from ._sklearn_compat import AutoPropagatedCallback, _transport, get_context_path
 
 
 def _root_context(search):

@@ -24,11 +24,16 @@ from traceback import format_exc
 
 from joblib.logger import short_format_time
 from sklearn.base import clone
-from sklearn.metrics._scorer import _MultimetricScorer
-from sklearn.model_selection._validation import _score
-from sklearn.utils._array_api import device, get_namespace
-from sklearn.utils.metaestimators import _safe_split
-from sklearn.utils.validation import _check_method_params, _num_samples
+
+from ._sklearn_compat import (
+    _check_method_params,
+    _MultimetricScorer,
+    _num_samples,
+    _safe_split,
+    _score,
+    device,
+    get_namespace,
+)
 
 
 def _exception_text(traceback):

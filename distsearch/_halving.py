@@ -30,13 +30,17 @@ from math import ceil, floor, log
 
 import numpy as np
 from sklearn.base import is_classifier
-from sklearn.model_selection._search_successive_halving import _SubsampleMetaSplitter
-from sklearn.model_selection._split import _yields_constant_splits
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import _num_samples, validate_data
+from sklearn.utils.validation import validate_data
 
 from ._search import MultiModelSearchCV
+from ._sklearn_compat import (
+    Interval,
+    StrOptions,
+    _num_samples,
+    _SubsampleMetaSplitter,
+    _yields_constant_splits,
+)
 from ._spaces import _subspaces
 
 

@@ -48,10 +48,9 @@ from typing import NamedTuple
 
 import numpy as np
 from joblib import effective_n_jobs
-from sklearn.model_selection._search import BaseSearchCV
-from sklearn.utils._param_validation import HasMethods, Interval
 
 from ._search import MultiModelSearchCV
+from ._sklearn_compat import BaseSearchCV, HasMethods, Interval
 from ._spaces import _describe_value, _is_optuna_distribution, _subspaces
 
 _EXTRA_HINT = (

@@ -55,15 +55,21 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 from sklearn.base import clone
-from sklearn.metrics._scorer import _BaseScorer, _MultimetricScorer, _PassthroughScorer
-from sklearn.model_selection._validation import _score
 from sklearn.pipeline import Pipeline
-from sklearn.utils import _safe_indexing, get_tags
-from sklearn.utils.metadata_routing import _routing_enabled
-from sklearn.utils.validation import _check_method_params, _num_samples
+from sklearn.utils import get_tags
 
 from ._checkpoint import _token
 from ._fit import _fit_and_score
+from ._sklearn_compat import (
+    _BaseScorer,
+    _check_method_params,
+    _MultimetricScorer,
+    _num_samples,
+    _PassthroughScorer,
+    _routing_enabled,
+    _safe_indexing,
+    _score,
+)
 
 # Bytes of transformed folds one worker keeps in memory.
 _MEMORY_BUDGET = 512 * 2**20

@@ -32,11 +32,6 @@ import warnings
 
 import numpy as np
 from sklearn.exceptions import FitFailedWarning
-from sklearn.model_selection._validation import (
-    _insert_error_scores,
-    _warn_or_raise_about_fit_failures,
-)
-from sklearn.utils import _safe_indexing
 
 from ._callbacks import (
     _deliver,
@@ -51,6 +46,11 @@ from ._fit import _exception_text
 from ._prefix import _shared_prefixes
 from ._progress import _Progress
 from ._schedule import _Tasks, _TaskQueue
+from ._sklearn_compat import (
+    _insert_error_scores,
+    _safe_indexing,
+    _warn_or_raise_about_fit_failures,
+)
 from ._tasks import _Shared
 
 

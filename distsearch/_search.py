@@ -9,21 +9,13 @@ from inspect import signature
 
 import numpy as np
 import pandas as pd
-from sklearn.base import _fit_context, clone, is_classifier, is_regressor
+from sklearn.base import clone, is_classifier, is_regressor
 from sklearn.exceptions import NotFittedError
 from sklearn.metrics import check_scoring
-from sklearn.metrics._scorer import _check_multimetric_scoring, _MultimetricScorer
 from sklearn.model_selection import check_cv
-from sklearn.model_selection._search import BaseSearchCV
 from sklearn.utils import get_tags
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from sklearn.utils.metadata_routing import (
-    MetadataRouter,
-    MethodMapping,
-    _routing_enabled,
-)
-from sklearn.utils._repr_html.estimator import _VisualBlock
-from sklearn.utils.validation import _check_method_params, check_is_fitted, indexable
+from sklearn.utils.metadata_routing import MetadataRouter, MethodMapping
+from sklearn.utils.validation import check_is_fitted, indexable
 
 from ._callbacks import _root_context
 from ._dispatch import _check_backend
@@ -37,6 +29,18 @@ from ._spaces import (
     _describe_space,
     _generate_candidates,
     _is_model_list,
+)
+from ._sklearn_compat import (
+    BaseSearchCV,
+    HasMethods,
+    Interval,
+    StrOptions,
+    _check_method_params,
+    _check_multimetric_scoring,
+    _fit_context,
+    _MultimetricScorer,
+    _routing_enabled,
+    _VisualBlock,
 )
 
 class _EngineName(StrOptions):

@@ -32,14 +32,11 @@ import numpy as np
 from scipy import sparse
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import (
-    _check_sample_weight,
-    check_is_fitted,
-    validate_data,
-)
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._extras import check_installed, require
 from ._inner import _inner_split, _seed
+from ._sklearn_compat import _check_sample_weight
 
 __all__ = [
     "LightGBMRegressor",

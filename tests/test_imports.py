@@ -147,3 +147,41 @@ def test_the_application_imports_only_public_names_of_the_estimator():
             if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module == "_search":
                 private += [(module, a.name) for a in node.names if a.name.startswith("_")]
     assert private == []
+
+
+def _private_sklearn_imports(tree):
+    """``(line, name)`` of each private scikit-learn name a module imports.
+
+    Private: a name starting with ``_`` or any name taken from a module path
+    with a ``_`` part (``sklearn.metrics._scorer``), in imports at module
+    level or inside functions.
+    """
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            modules = [(alias.name, None) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            modules = [(node.module, alias.name) for alias in node.names]
+        else:
+            continue
+        for module, name in modules:
+            parts = module.split(".")
+            if parts[0] != "sklearn":
+                continue
+            if any(p.startswith("_") for p in parts) or (name or "").startswith("_"):
+                found.append((node.lineno, f"{module}.{name}" if name else module))
+    return found
+
+
+def test_private_scikit_learn_names_come_from_the_compatibility_module_only():
+    compat = PACKAGE / "_sklearn_compat.py"
+    # The compatibility module does import them, and builds on nothing of distsearch.
+    assert _private_sklearn_imports(ast.parse(compat.read_text()))
+    assert _graph()["distsearch._sklearn_compat"] == set()
+    elsewhere = sorted(
+        (str(path.relative_to(PACKAGE.parent)), line, name)
+        for path in PACKAGE.rglob("*.py")
+        if path != compat
+        for line, name in _private_sklearn_imports(ast.parse(path.read_text()))
+    )
+    assert elsewhere == []

@@ -4,7 +4,9 @@ Invariants
 ----------
 - Each round is one ``evaluate_candidates`` call of the search seam (see
   :mod:`distsearch._runtime`): every surviving candidate of every model is
-  evaluated in that round's one dispatch, on the search's one engine session.
+  evaluated in that round's one dispatch, on the search's one engine session
+  (when some models grow by rows and others by iterations, the call's ``cv``
+  is a dict giving the row models their subsampled folds).
 - Round ``i`` gives every model the same fraction ``r_i / max_resources_``
   of its own maximum resource: rows (``'n_samples'``: the folds' training
   and test rows subsampled as scikit-learn's HalvingGridSearchCV subsamples
@@ -444,39 +446,40 @@ checkpoint, random_state, error_score
             search_ctx.call_on_fit_task_end(estimator=self)
 
     def _evaluate_round(self, evaluate, candidates, itr, n_resources, maxima, ctx):
-        """One round: the row-resource candidates on subsampled folds, the
-        parameter-resource ones with their share of iterations (one call each
-        kind; one call in all when every model uses the same kind)."""
+        """One round, one ``evaluate_candidates`` call: the row-resource
+        candidates on subsampled folds, the parameter-resource ones on the
+        search's folds with their share of iterations."""
         fraction = n_resources / self.max_resources_
-        by_rows, by_param, resources = [], [], []
+        round_candidates, resources = [], []
         # The single model's name (its resource, if any, is under it).
         only_model = next(iter(self._resource_params), None)
+        row_models = {}  # model name -> its candidates of the round
         for candidate in candidates:
             name, params = candidate if self._multi_model else (only_model, candidate)
             param = self._resource_params.get(name)
             if param is None:
-                by_rows.append(candidate)
+                row_models[name] = row_models.get(name, 0) + 1
+                round_candidates.append(candidate)
+                resources.append(n_resources)
                 continue
             value = n_resources if not self._multi_model else max(1, int(fraction * maxima[name]))
             params = {**params, param: value}
-            by_param.append((name, params) if self._multi_model else params)
+            round_candidates.append((name, params) if self._multi_model else params)
             resources.append(value)
-        results = None
-        if by_rows:
+        cv = None
+        if row_models:
             cv = _SubsampleMetaSplitter(
                 base_cv=self._checked_cv_orig,
                 fraction=n_resources / self._n_samples_orig,
                 subsample_test=True,
                 random_state=self.random_state,
             )
-            more = {"iter": [itr] * len(by_rows), "n_resources": [n_resources] * len(by_rows)}
-            results = evaluate(by_rows, cv, more_results=more, callback_ctx=ctx)
-        if by_param:
-            more = {"iter": [itr] * len(by_param), "n_resources": resources}
-            results = evaluate(
-                by_param, self._checked_cv_orig, more_results=more, callback_ctx=ctx
-            )
-        return results
+            if sum(row_models.values()) < len(round_candidates):
+                # Rows for some models, iterations for the others: still one
+                # dispatch, each model on its own folds.
+                cv = dict.fromkeys(row_models, cv)
+        more = {"iter": [itr] * len(round_candidates), "n_resources": resources}
+        return evaluate(round_candidates, cv, more_results=more, callback_ctx=ctx)
 
     def _survivors(self, results, k, itr, keep_model_best):
         """The best ``k`` candidates of round ``itr`` (worst first, as scikit-learn's

@@ -24,11 +24,14 @@ Invariants
   a record's key depends on what determines the fit (not on its round), so a
   resumed search reuses the records of any round it reaches again.
 - A round with its own ``cv`` sends only its folds to the workers, not the
-  data again.
+  data again. ``cv`` may also be a dict ``{model name: splitter}`` (the
+  multi-model form): the named models' candidates run on those folds, the
+  others on the search's, all in the call's one dispatch.
 """
 
 import contextlib
 import warnings
+from collections.abc import Mapping
 
 import numpy as np
 from sklearn.exceptions import FitFailedWarning
@@ -150,6 +153,41 @@ class _Runtime:
             )
         return splits
 
+    def _folds(self, cv, candidates):
+        """The splits of a call and, per candidate, its first fold in them.
+
+        ``cv``: None (the search's folds), a splitter, or a dict
+        ``{model name: splitter}`` whose folds follow the search's in the
+        returned splits (each splitter once, however many models share it).
+        Offsets are None when every candidate starts at 0.
+        """
+        if cv is None:
+            return self.splits, None
+        if not isinstance(cv, Mapping):
+            return self._split(cv), None
+        if not self._search._multi_model:
+            raise ValueError(
+                "evaluate_candidates got cv as a dict of models; with one "
+                "estimator give one splitter."
+            )
+        unknown = sorted(set(cv) - set(self._names), key=str)
+        if unknown:
+            raise ValueError(
+                f"evaluate_candidates got cv for unknown model(s) {unknown}; "
+                f"the models are {list(self._names)}."
+            )
+        splits, first, starts = list(self.splits), {}, {}
+        for name, splitter in cv.items():
+            if splitter is None:
+                continue
+            if id(splitter) not in starts:
+                starts[id(splitter)] = len(splits)
+                splits += self._split(splitter)
+            first[self._names[name]] = starts[id(splitter)]
+        if not first:
+            return self.splits, None
+        return splits, [first.get(model_idx, 0) for model_idx, _ in candidates]
+
     def _resolve(self, candidate_params):
         """The candidates of a call as ``(model index, params)`` pairs.
 
@@ -202,9 +240,12 @@ class _Runtime:
         candidate_params : iterable
             Parameter dicts (drop-in form) or ``(model name, params)`` pairs
             (multi-model form); all of them go into one flat dispatch.
-        cv : cross-validation splitter, default=None
+        cv : cross-validation splitter or dict, default=None
             Folds for this call; None uses the search's. It must give the
-            search's number of splits.
+            search's number of splits. In the multi-model form a dict
+            ``{model name: splitter}`` gives the named models' candidates
+            their own folds (the others use the search's), in the same one
+            dispatch.
         more_results : dict of str -> list, default=None
             Extra ``cv_results_`` columns, one value per candidate.
         callback_ctx : sklearn.callback.CallbackContext, default=None
@@ -229,7 +270,7 @@ class _Runtime:
         search = self._search
         candidates = self._resolve(candidate_params)
         n_candidates = len(candidates)
-        splits = self.splits if cv is None else self._split(cv)
+        splits, offsets = self._folds(cv, candidates)
         n_splits = self.n_splits
         if search.verbose > 0:
             print(
@@ -259,7 +300,7 @@ class _Runtime:
         offset = len(self.candidates)
         # Task i of the call is fold i % n_splits of its candidate
         # i // n_splits, made when needed; results are kept in that order.
-        tasks = _Tasks(candidates, n_splits)
+        tasks = _Tasks(candidates, n_splits, offsets)
         out = [None] * len(tasks)
         sharding = getattr(search, "_sharding", None)  # set by fit_shard / collect
         if sharding is not None and self.n_rounds > 1:
@@ -316,9 +357,8 @@ class _Runtime:
         for cand_idx, n_kept in stopped.items():
             first = out[cand_idx * n_splits]  # n_kept >= 1: fold 0 is kept
             for split_idx in range(n_kept, n_splits):
-                out[cand_idx * n_splits + split_idx] = _not_run(
-                    first, len(splits[split_idx][1])
-                )
+                index = cand_idx * n_splits + split_idx
+                out[index] = _not_run(first, len(splits[tasks[index].split_idx][1]))
         if len(out) < 1:
             raise ValueError(
                 "No fits were performed. Was the CV iterator empty? "

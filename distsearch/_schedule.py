@@ -66,17 +66,24 @@ class _Tasks:
 
     Task ``i`` is fold ``i % n_splits`` of candidate ``i // n_splits``; its
     ``params`` is the candidate's own dict (shared by its folds, not copied).
+    Its ``split_idx`` is that fold's position in the round's splits: the
+    fold number, plus the candidate's offset when the round gives some
+    models folds of their own.
 
     Parameters
     ----------
     candidates : list of (int, dict)
         Each candidate's model index and parameters.
     n_splits : int
+    offsets : list of int or None
+        Per candidate, the position of its first fold in the round's splits
+        (None: 0 for every candidate).
     """
 
-    def __init__(self, candidates, n_splits):
+    def __init__(self, candidates, n_splits, offsets=None):
         self.candidates = candidates
         self.n_splits = n_splits
+        self.offsets = offsets
 
     def __len__(self):
         return len(self.candidates) * self.n_splits
@@ -86,6 +93,8 @@ class _Tasks:
             raise IndexError(index)
         cand_idx, split_idx = divmod(index, self.n_splits)
         model_idx, params = self.candidates[cand_idx]
+        if self.offsets is not None:
+            split_idx += self.offsets[cand_idx]
         return _Task(cand_idx, split_idx, model_idx, params)
 
     def __iter__(self):

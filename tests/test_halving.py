@@ -123,6 +123,42 @@ def test_multi_model_identical_across_joblib_backends(multi, regression):
         assert_same_results(multi.cv_results_, _halving(**kwargs).fit(*regression).cv_results_)
 
 
+def test_one_dispatch_per_round_with_rows_and_iterations(multi, regression):
+    calls = []
+
+    class Counting(HalvingMultiModelSearchCV):
+        def _run_search(self, evaluate_candidates, callback_ctx=None):
+            def counted(candidates, cv=None, **kwargs):
+                calls.append(sorted({name for name, _ in candidates}))
+                return evaluate_candidates(candidates, cv, **kwargs)
+
+            super()._run_search(counted, callback_ctx)
+
+    search = Counting(
+        _models(), resource={"hgb": "max_iter"}, cv=KFold(3), factor=2, random_state=0, n_jobs=1
+    ).fit(*regression)
+    # Round 0 mixes the row models (ridge, knn) and the iteration model (hgb)
+    # in one call; the results are those of the search.
+    assert len(calls) == len(search.n_candidates_) == 3
+    assert calls[0] == ["hgb", "knn", "ridge"]
+    assert_same_results(multi.cv_results_, search.cv_results_)
+    # The row models' fits in that call are those of a search of the row
+    # models alone on the same subsampled folds.
+    rows_only = HalvingMultiModelSearchCV(
+        [m for m in _models() if m[0] != "hgb"], cv=KFold(3), factor=2, min_resources=37,
+        random_state=0,
+    ).fit(*regression)
+    theirs, ours = rows_only.cv_results_, search.cv_results_
+    for i in np.flatnonzero(theirs["iter"] == 0):
+        [j] = [
+            j for j in np.flatnonzero(ours["iter"] == 0)
+            if (ours["model"][j], ours["params"][j]) == (theirs["model"][i], theirs["params"][i])
+        ]
+        assert ours["n_resources"][j] == theirs["n_resources"][i] == 37
+        for k in range(3):
+            assert ours[f"split{k}_test_score"][j] == theirs[f"split{k}_test_score"][i]
+
+
 def test_keep_model_best_keeps_every_model_to_that_round(regression):
     search = _halving(keep_model_best=1).fit(*regression)
     assert all(counts[1] >= 1 for counts in search.n_candidates_per_model_.values())

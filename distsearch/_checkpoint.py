@@ -54,6 +54,8 @@ import warnings
 import joblib
 import numpy as np
 
+from ._versions import versions
+
 _MAGIC = b"distsearch-checkpoint-2\n"
 _SUFFIX = ".json"
 _RECORD_NAME = re.compile(r"[0-9a-f]{64}\.json\Z")
@@ -174,12 +176,13 @@ def _hash(obj):
     return joblib.hash(_token(obj))
 
 
-def _versions(estimators):
+def _fit_versions(estimators):
     """Versions of the libraries that can change a fit's result.
 
     scikit-learn, numpy, scipy, joblib and distsearch, plus the top-level
     package of every estimator class inside ``estimators`` (e.g. lightgbm,
-    scikeras, keras), when that package reports a ``__version__``.
+    scikeras, keras): the imported modules' ``__version__`` (None for a
+    package that reports none).
     """
     packages = {"sklearn", "numpy", "scipy", "joblib", "distsearch"}
     for estimator in estimators:
@@ -189,10 +192,7 @@ def _versions(estimators):
             for value in nested
             if hasattr(value, "get_params") and not isinstance(value, type)
         )
-    return {
-        name: getattr(sys.modules.get(name), "__version__", None)
-        for name in sorted(packages)
-    }
+    return versions(sorted(packages), of="module")
 
 
 def _task_keys(tasks, shared, scoring):
@@ -214,7 +214,7 @@ def _task_keys(tasks, shared, scoring):
             _hash(scoring),
             repr(shared.error_score),
             bool(shared.return_train_score),
-            _versions(shared.estimators),
+            _fit_versions(shared.estimators),
         )
     )
     folds = [joblib.hash((train, test)) for train, test in shared.splits]

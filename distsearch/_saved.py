@@ -28,6 +28,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from ._versions import versions
+
 MODEL = "model.joblib"
 MODEL_JSON = "model.json"
 
@@ -63,7 +65,7 @@ def _objects(estimator):
     return found
 
 
-def required_packages(estimator, versions_of):
+def required_packages(estimator):
     """The distributions (name -> version) needed to unpickle ``estimator``.
 
     Every class in the method resolution order of every object that makes
@@ -85,8 +87,8 @@ def required_packages(estimator, versions_of):
             pass
     mapping = importlib.metadata.packages_distributions()
     names = sorted({name for root in roots for name in mapping.get(root, [])} | ({"distsearch"} & roots))
-    versions = versions_of(names)
-    return {name: versions[name] for name in names if name in versions}
+    installed = versions(names, of="distribution")
+    return {name: version for name, version in installed.items() if version is not None}
 
 
 def write_model_json(path, saved):
@@ -95,15 +97,9 @@ def write_model_json(path, saved):
     Path(path).write_text(json.dumps(plain, indent=2, default=str) + "\n")
 
 
-def _installed(name):
-    try:
-        return importlib.metadata.version(name)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-
-
 def _check_packages(packages, path):
-    missing = {n: v for n, v in packages.items() if _installed(n) is None}
+    installed = versions(packages, of="distribution")
+    missing = {n: v for n, v in packages.items() if installed[n] is None}
     if missing:
         raise ImportError(
             f"{path} needs package(s) that are not installed: "
@@ -111,7 +107,7 @@ def _check_packages(packages, path):
             + "; install them, e.g. pip install "
             + " ".join(f"'{n}=={v}'" for n, v in missing.items())
         )
-    changed = {n: (v, _installed(n)) for n, v in packages.items() if _installed(n) != v}
+    changed = {n: (v, installed[n]) for n, v in packages.items() if installed[n] != v}
     if changed:
         warnings.warn(
             f"{path} was saved with other package versions than the installed ones: "

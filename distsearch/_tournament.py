@@ -24,7 +24,6 @@ first fit):
 """
 
 import datetime
-import importlib.metadata
 import numbers
 import platform
 import shutil
@@ -82,6 +81,7 @@ from ._runs import options_record, record_finish, record_start
 from ._saved import MODEL_JSON, input_schema, required_packages, write_model_json
 from ._search import MultiModelSearchCV
 from ._spaces import _ITERATION_PARAMS, _check_models, _check_n_iter, _subspaces
+from ._versions import versions
 
 # --quick: a smoke-test size for any config.
 QUICK_ROWS = 300
@@ -137,15 +137,12 @@ class _Run:
     options: dict = field(default_factory=dict)
 
 
-def _versions(names=_VERSIONED):
-    """Python's version and that of each installed distribution of ``names``."""
-    versions = {"python": platform.python_version()}
-    for name in names:
-        try:
-            versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            pass
-    return versions
+def _run_versions():
+    """Python's version and that of each installed distribution of ``_VERSIONED``."""
+    installed = versions(_VERSIONED, of="distribution")
+    return {"python": platform.python_version()} | {
+        name: version for name, version in installed.items() if version is not None
+    }
 
 
 def _pipeline(estimator, dataset):
@@ -621,9 +618,9 @@ def run_tournament(
         timings["ensemble fit and held-out scoring"] = time.perf_counter() - tick
 
     tick = time.perf_counter()
-    versions = _versions()
+    run_versions = _run_versions()
     final_path = run_dir / "model.joblib"
-    _save_final_model(final_path, search, dataset, scoring, winner_test, seed, run_id, versions)
+    _save_final_model(final_path, search, dataset, scoring, winner_test, seed, run_id, run_versions)
     timings["final refit on all data and save"] = time.perf_counter() - tick
 
     run = _Run(
@@ -646,7 +643,7 @@ def run_tournament(
         predictions=predictions,
         ensemble=ensemble,
         final_path=final_path,
-        versions=versions,
+        versions=run_versions,
         timings=timings,
         notes=config.notes,
         options=options,
@@ -737,7 +734,7 @@ def _save_final_model(path, search, dataset, scoring, winner_test, seed, run_id,
         "run_id": run_id,
         "versions": versions,
         "schema": input_schema(dataset.X, dataset.categorical),
-        "packages": required_packages(final, _versions),
+        "packages": required_packages(final),
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
     joblib.dump(saved, path)

@@ -485,7 +485,8 @@ def _warn_about_failed_models(fit_errors, candidates, models, n_splits):
         if counts[model_idx] and failed[model_idx] == counts[model_idx] * n_splits:
             warnings.warn(
                 f"Every fit of model {model.name!r} failed ({failed[model_idx]} fits of "
-                f"{counts[model_idx]} candidates); its first error: "
+                f"{counts[model_idx]} candidate{'s' if counts[model_idx] != 1 else ''}); "
+                f"its first error: "
                 f"{_exception_text(first[model_idx])} (all errors: fit_errors_)",
                 FitFailedWarning,
             )

@@ -727,7 +727,7 @@ def test_multi_model_refit_false_and_callable(regression):
 
 def test_multi_model_failing_model_warns_and_ranks_last(regression):
     X, y = regression
-    with pytest.warns(FitFailedWarning, match="3 fits failed out of a total of 12"):
+    with pytest.warns(FitFailedWarning, match="3 fits failed out of a total of 12") as caught:
         search = MultiModelSearchCV(
             [
                 ("broken", Lasso(), {"alpha": [-1.0]}),
@@ -735,6 +735,11 @@ def test_multi_model_failing_model_warns_and_ranks_last(regression):
             ],
             cv=3,
         ).fit(X, y)
+    # The model's own warning, one candidate in the singular.
+    assert any(
+        str(w.message).startswith("Every fit of model 'broken' failed (3 fits of 1 candidate); its first error: ")
+        for w in caught
+    )
     results = search.cv_results_
     assert np.isnan(results["mean_test_score"][0])
     assert results["rank_test_score"][0] == 4

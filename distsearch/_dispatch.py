@@ -26,8 +26,12 @@ Failures
 An exception raised by a model is handled inside ``_fit_and_score`` by
 ``error_score`` and never retried (with ``error_score="raise"`` it reaches
 the caller). A lost worker is an infrastructure failure: the engine runs
-its batches again, a bounded number of times, and reports the indices of
-the tasks run again (see :class:`distsearch.engines.FuturesEngine`).
+its batches again, a bounded number of times, as
+:class:`~distsearch.engines.Rerun` batches, and reports the indices of the
+tasks run again (see :class:`distsearch.engines.FuturesEngine`). A rerun
+batch runs in a child process of the worker (:mod:`distsearch._isolated`):
+a fit that ends that process (a crash, the OOM killer, ``fit_timeout``) is
+recorded as a failed fit saying how, and the search goes on.
 """
 
 from ._evaluate import _run_batch
@@ -92,6 +96,15 @@ class _Session:
 
     def __enter__(self):
         self.engine.open(_run_batch, self.shared)
+        if self.shared.fit_timeout is not None and self.engine.in_process:
+            self.engine.close()
+            raise ValueError(
+                f"fit_timeout={self.shared.fit_timeout!r} needs the fits in worker "
+                f"processes, but {self.engine!r} runs them in this process (threads, "
+                "or n_jobs=1), where a fit that does not return cannot be stopped "
+                "without ending the search. Use n_jobs >= 2 with loky, or dask, ray "
+                "or spark, or fit_timeout=None."
+            )
         return self
 
     def __exit__(self, *exc_info):

@@ -10,8 +10,10 @@ engine and nothing of the driver (dispatch, search).
 """
 
 import contextlib
+import faulthandler
 import multiprocessing
 import os
+import sys
 import threading
 import time
 
@@ -19,7 +21,9 @@ from sklearn.base import clone
 
 from ._callbacks import _capture
 from ._fit import _fit_and_score
+from ._isolated import _run_alone
 from ._prefix import _fit_and_score_shared
+from ._sklearn_compat import _MultimetricScorer, _num_samples
 
 
 def _best_iteration(estimator):
@@ -76,18 +80,86 @@ def _evaluate_task(shared, index, task):
     return index, result
 
 
+def _failed_result(shared, task, error, seconds):
+    """The result of a fit that ended its process: a failed fit with ``error``.
+
+    Shaped as a failed fit's result from :func:`._fit._fit_and_score`
+    (``error_score`` for every score, ``error`` as ``fit_error``). With
+    ``error_score='raise'`` the error is raised instead.
+    """
+    if shared.error_score == "raise":
+        raise RuntimeError(error)
+    if isinstance(shared.scorer, _MultimetricScorer):
+        scores = {name: shared.error_score for name in shared.scorer._scorers}
+    else:
+        scores = shared.error_score
+    result = {
+        "fit_error": error,
+        "test_scores": scores,
+        "n_test_samples": _num_samples(shared.splits[task.split_idx][1]),
+        "fit_time": seconds,
+        "score_time": 0.0,
+        "best_iteration": None,
+    }
+    if shared.return_train_score:
+        result["train_scores"] = scores.copy() if isinstance(scores, dict) else scores
+    if shared.contexts is not None:
+        result["callback_messages"] = []
+    return result
+
+
 def _run_batch(shared, batch, round=None):
     """Evaluate a batch of ``(index, task)`` pairs on a worker.
 
     ``round`` holds the fields of ``shared`` that the batch's round of the
     search changes (its ``n_candidates``, and its ``splits`` when the round
     has its own folds); the data travel once per fit, the round's small
-    part once per round.
+    part once per round. A :class:`~distsearch.engines.Rerun` (a batch whose
+    worker was lost) runs in a child process (:mod:`distsearch._isolated`);
+    otherwise, with ``fit_timeout``, a fit that outlives it ends its worker
+    process (see :func:`_deadline`), so that the engine runs its batch again
+    that way.
     """
     if round:
         shared = shared._replace(**round)
     _exit_with_parent()
-    return [_evaluate_task(shared, index, task) for index, task in batch]
+    if getattr(batch, "rerun", False):  # an engines.Rerun
+        return _run_alone(shared, batch, _evaluate_task, _failed_result)
+    results = []
+    for index, task in batch:
+        with _deadline(shared):
+            results.append(_evaluate_task(shared, index, task))
+    return results
+
+
+@contextlib.contextmanager
+def _deadline(shared):
+    """End this worker process if the block outlives ``shared.fit_timeout``.
+
+    A fit cannot be interrupted (it may be in C code that never returns to
+    Python), so the worker process ends: :func:`faulthandler.dump_traceback_later`
+    runs in a C thread that needs no interpreter lock, prints where every
+    thread was (to the worker's stderr, its log) and exits with status 1.
+    The engine then runs the lost batch again in a child process
+    (:mod:`distsearch._isolated`), which stops the fit at the same deadline
+    and records it as failed ("fit_timeout exceeded"). Never in the
+    search's own process (threads, ``n_jobs=1``), which the search refuses
+    with ``fit_timeout`` before any fit.
+    """
+    if shared.fit_timeout is None or os.getpid() == shared.driver_pid:
+        yield
+        return
+    try:
+        file = sys.stderr if sys.stderr is not None and sys.stderr.fileno() >= 0 else None
+    except (AttributeError, OSError, ValueError):  # no real file behind it
+        file = None
+    if file is None:
+        file = sys.__stderr__ or open(os.devnull, "w")  # noqa: SIM115 (kept by faulthandler)
+    faulthandler.dump_traceback_later(shared.fit_timeout, exit=True, file=file)
+    try:
+        yield
+    finally:
+        faulthandler.cancel_dump_traceback_later()
 
 
 _WATCHING_PARENT = False

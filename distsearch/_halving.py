@@ -105,7 +105,7 @@ class HalvingMultiModelSearchCV(MultiModelSearchCV):
         model stays in the per-model leaderboard that long. 0 keeps none.
 
     scoring, n_jobs, refit, cv, verbose, backend, address, progress, \
-checkpoint, random_state, error_score
+checkpoint, random_state, error_score, fit_timeout
         As for :class:`MultiModelSearchCV` (``cv`` defaults to 5, as in
         HalvingGridSearchCV; it must give the same folds on every call).
 
@@ -209,6 +209,7 @@ checkpoint, random_state, error_score
         random_state=None,
         error_score=np.nan,
         return_train_score=True,
+        fit_timeout=None,
     ):
         super().__init__(
             estimator,
@@ -225,6 +226,7 @@ checkpoint, random_state, error_score
             random_state=random_state,
             error_score=error_score,
             return_train_score=return_train_score,
+            fit_timeout=fit_timeout,
         )
         self.n_candidates = n_candidates
         self.factor = factor

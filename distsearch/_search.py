@@ -192,6 +192,20 @@ class MultiModelSearchCV(BaseSearchCV):
         validated on every fold rather than on one more split. With None the
         refit early-stops again, on an inner split of the whole data.
 
+    fit_timeout : float or None, default=None
+        Seconds one fit (with its scoring) may take on a worker. A fit over
+        it is stopped, its worker process replaced (a fit cannot be
+        interrupted), and it is recorded as a failed fit (``error_score``,
+        its error in ``fit_errors_`` saying that ``fit_timeout`` was
+        exceeded); the search goes on. Needs the fits in worker processes
+        (loky with ``n_jobs >= 2``, dask, ray, spark): with threads or
+        ``n_jobs=1`` the fits run in this process and ``fit`` raises a
+        ``ValueError`` before any fit. The other fits of the stopped fit's
+        batch are run again (counted in ``n_task_retries_``), in a process
+        of their own. A fit that ends its worker (``os._exit``, a crash,
+        the OOM killer) is recorded as failed the same way, saying how the
+        process ended, with or without ``fit_timeout``.
+
     Attributes
     ----------
     cv_results_ : dict of numpy (masked) ndarrays
@@ -223,8 +237,12 @@ class MultiModelSearchCV(BaseSearchCV):
 
     n_task_retries_ : int
         Number of fits run again because the worker running them was lost
-        (dask and ray); a warning is emitted when it is not zero. A model's
-        own errors are never retried: ``error_score`` handles them.
+        (on any engine: loky, dask, ray, spark); a warning is emitted when
+        it is not zero. Fits run again run in a process of their own on the
+        worker: one that ends that process too (it killed its worker) is
+        recorded as a failed fit saying how the process ended (exit code or
+        signal), and the search goes on. A model's own errors are never
+        retried: ``error_score`` handles them.
 
     fit_errors_ : dict of (int, int) -> str
         The traceback of every failed fit, keyed by ``(candidate, split)``:
@@ -302,6 +320,7 @@ class MultiModelSearchCV(BaseSearchCV):
         "progress": ["boolean"],
         "checkpoint": [str, os.PathLike, None],
         "refit_iterations": [StrOptions({"mean"}), None],
+        "fit_timeout": [Interval(numbers.Real, 0, None, closed="neither"), None],
     }
 
     def __init__(
@@ -324,6 +343,7 @@ class MultiModelSearchCV(BaseSearchCV):
         error_score=np.nan,
         return_train_score=False,
         refit_iterations="mean",
+        fit_timeout=None,
     ):
         super().__init__(
             estimator=estimator,
@@ -344,6 +364,7 @@ class MultiModelSearchCV(BaseSearchCV):
         self.progress = progress
         self.checkpoint = checkpoint
         self.refit_iterations = refit_iterations
+        self.fit_timeout = fit_timeout
 
     # ------------------------------------------------------------------
     # The models and their common properties
@@ -592,7 +613,9 @@ class MultiModelSearchCV(BaseSearchCV):
         if runtime.retried:
             warnings.warn(
                 f"{len(runtime.retried)} of {len(runtime.out)} fits were run again "
-                "because the worker running them was lost; all fits completed.",
+                "because the worker running them was lost; a fit that ended its "
+                "process again is recorded as failed (fit_errors_), the others "
+                "completed.",
                 RuntimeWarning,
             )
         self._select_and_refit(runtime, X, y, scorers, refit_metric, root_ctx, metadata)

@@ -41,3 +41,7 @@ class _Shared(NamedTuple):
     # Per task of the round, a detached scikit-learn callback context to
     # propagate into the model (see distsearch._callbacks), or None.
     contexts: list = None
+    # Seconds a fit (and its scoring) may take on a worker, or None; and the
+    # pid of the search's own process, where no fit is ever stopped.
+    fit_timeout: float = None
+    driver_pid: int = None

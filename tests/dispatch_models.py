@@ -5,6 +5,7 @@ folder on their PYTHONPATH), as they would import a user's own models.
 """
 
 import os
+import signal
 import time
 import uuid
 from pathlib import Path
@@ -44,6 +45,32 @@ class LoggedRegressor(RegressorMixin, BaseEstimator):
         if self.fail:
             raise ValueError("this model always fails")
         self.mean_ = float(np.mean(y))
+        return self
+
+    def predict(self, X):
+        return np.full(len(X), self.mean_)
+
+
+class CrashingRegressor(RegressorMixin, BaseEstimator):
+    """Predicts ``scale`` times the mean; ends its process when ``crash``.
+
+    ``crash`` is ``"exit"`` (``os._exit(3)``), ``"segfault"`` (SIGSEGV sent to
+    itself) or ``"hang"`` (sleeps for an hour: for ``fit_timeout``); False
+    fits normally. Used by tests/test_crashes.py; workers import it by name.
+    """
+
+    def __init__(self, scale=1.0, crash=False):
+        self.scale = scale
+        self.crash = crash
+
+    def fit(self, X, y):
+        if self.crash == "exit":
+            os._exit(3)
+        if self.crash == "segfault":
+            os.kill(os.getpid(), signal.SIGSEGV)
+        if self.crash == "hang":
+            time.sleep(3600)
+        self.mean_ = float(np.mean(y)) * self.scale
         return self
 
     def predict(self, X):

@@ -13,7 +13,7 @@ distsearch imports no engine library (joblib aside).
 
 Public names
 ------------
-:class:`Engine`, :class:`FuturesEngine`, :class:`WorkerLost`,
+:class:`Engine`, :class:`FuturesEngine`, :class:`WorkerLost`, :class:`Rerun`,
 :func:`register_engine`, :func:`engine_names`, :func:`get_engine`, and the
 built-in engines :class:`JoblibEngine`, :class:`DaskEngine`,
 :class:`RayEngine`, :class:`SparkEngine` (imported when first asked for).
@@ -21,7 +21,7 @@ built-in engines :class:`JoblibEngine`, :class:`DaskEngine`,
 
 import importlib
 
-from ._base import Engine, FuturesEngine, WorkerLost
+from ._base import Engine, FuturesEngine, Rerun, WorkerLost
 
 # name -> (class or "module:Class", keyword arguments of from_search).
 _REGISTRY = {
@@ -43,6 +43,7 @@ __all__ = [
     "Engine",
     "FuturesEngine",
     "WorkerLost",
+    "Rerun",
     "register_engine",
     "engine_names",
     "get_engine",

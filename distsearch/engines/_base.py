@@ -19,9 +19,15 @@ the engine):
   ``take()`` returns an empty list when no task is left.
 - Lost work (a worker, node or object gone) is run again, at most
   :attr:`FuturesEngine.max_retries` times per batch, and the indices of the
-  tasks run again are added to ``retried``. A model's own error is never
-  retried: it is part of the result (``error_score``), or, raised out of
-  ``function`` (``error_score='raise'``), it reaches the caller as it is.
+  tasks run again are added to ``retried``. A batch is run again as a
+  :class:`Rerun` (a list marked as such): ``function`` runs it where its
+  fits cannot end the worker again (distsearch runs such a batch in a
+  process of its own, one fit after the other, so that a fit that kills
+  its process, or outlives ``fit_timeout``, is recorded as a failed fit
+  naming how its process ended, and the batch's other fits are not lost
+  with it). A model's own error is never retried: it is part of the
+  result (``error_score``), or, raised out of ``function``
+  (``error_score='raise'``), it reaches the caller as it is.
 - On any exception, Ctrl-C included, the batches in flight are cancelled and
   :meth:`Engine.close` releases whatever :meth:`Engine.open` started.
 """
@@ -36,6 +42,28 @@ class WorkerLost(Exception):
 
     Raised by :meth:`FuturesEngine.result`; the batch is run again.
     """
+
+
+class Rerun(list):
+    """A batch run again after its worker was lost: a list of ``(index, task)``.
+
+    An engine passes a lost batch to ``function`` again as ``Rerun(batch)``,
+    so that ``function`` knows, by its ``rerun`` attribute (True; a plain
+    list has none), to run it where one of its tasks cannot end the worker
+    (see the module docstring).
+
+    Examples
+    --------
+    >>> from distsearch.engines import Rerun
+    >>> batch = Rerun([(0, "task")])
+    >>> isinstance(batch, list), batch.rerun, batch[0]
+    (True, True, (0, 'task'))
+    """
+
+    rerun = True
+
+    def __reduce__(self):
+        return Rerun, (list(self),)
 
 
 class Engine(ABC):
@@ -60,6 +88,10 @@ class Engine(ABC):
     n_slots : int
         How many tasks the engine runs at once; set by :meth:`open`. The
         search sizes its batches and its prefix-sharing waves from it.
+    in_process : bool
+        Whether the fits run in the search's own process (threads, or one
+        job), where a fit that outlives ``fit_timeout`` cannot be stopped
+        without ending the search: the search then refuses ``fit_timeout``.
 
     Examples
     --------
@@ -87,6 +119,7 @@ class Engine(ABC):
     requires = ()
     extra = None
     n_slots = 1
+    in_process = False
 
     @classmethod
     def from_search(cls, *, n_jobs=None, address=None, pre_dispatch="2*n_jobs", **options):
@@ -181,8 +214,9 @@ class FuturesEngine(Engine):
 
     Holds the in-flight loop of :meth:`run`: it keeps twice as many batches
     in flight as there are slots (so that each worker has its next batch
-    waiting), resubmits a batch whose result raises :class:`WorkerLost` at
-    most :attr:`max_retries` times (counting its tasks in ``retried``), and
+    waiting), resubmits a batch whose result raises :class:`WorkerLost`, as
+    a :class:`Rerun`, at most :attr:`max_retries` times (counting its tasks
+    in ``retried``), and
     cancels the batches in flight on any exception. A subclass implements
     :meth:`open` (setting :attr:`n_slots`), :meth:`submit`, :meth:`wait`,
     :meth:`result`, :meth:`cancel` and :meth:`close`.
@@ -243,11 +277,13 @@ class FuturesEngine(Engine):
                     if attempts >= self.max_retries:
                         raise RuntimeError(
                             f"{len(done)} fit(s) were lost with their worker "
-                            f"{attempts + 1} times; giving up. Check the workers' "
-                            "memory and logs."
+                            f"{attempts + 1} times (after the first, in a process "
+                            "of their own); giving up. Check the workers' memory "
+                            "and logs."
                         ) from exc
                     retried.update(index for index, _ in done)
-                    in_flight[self.submit(done, extra)] = (done, attempts + 1)
+                    rerun = Rerun(done)
+                    in_flight[self.submit(rerun, extra)] = (rerun, attempts + 1)
                     continue
                 if self.was_rerun(done):
                     retried.update(index for index, _ in done)

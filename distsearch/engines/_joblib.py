@@ -10,12 +10,27 @@ retrieve callback, such as joblib-spark's or ``"multiprocessing"``) is run in
 waves instead: ``2 * n_slots`` batches per :class:`joblib.Parallel` call,
 results yielded when the wave ends. The batches, and thus the results, are
 the same.
+
+A lost loky worker is survived as a lost dask or ray worker is: when a
+worker process dies (a fit that calls ``os._exit``, a segmentation fault,
+the OOM killer, ``fit_timeout``), loky ends the whole pool and every batch
+in flight fails with ``TerminatedWorkerError``. The engine then opens a new
+:class:`joblib.Parallel` (a new pool) and runs each batch that was in flight
+again as a :class:`~distsearch.engines.Rerun` (the lost tasks in at most
+``n_slots`` batches, since each starts a process), at most
+:attr:`JoblibEngine.max_retries` times, its tasks counted in ``retried``;
+the other batches follow as before. A batch whose result had arrived is
+never run again.
 """
 
+import threading
+from collections import deque
+
 from joblib import effective_n_jobs, parallel_config
+from joblib.externals.loky.process_executor import TerminatedWorkerError
 from sklearn.utils.parallel import Parallel, delayed
 
-from ._base import Engine
+from ._base import Engine, Rerun
 
 
 class JoblibEngine(Engine):
@@ -43,6 +58,9 @@ class JoblibEngine(Engine):
     """
 
     name = "joblib"
+
+    #: How many times a batch lost with its loky worker is run again.
+    max_retries = 3
 
     def __init__(self, backend=None, n_jobs=None, pre_dispatch="2*n_jobs", **backend_params):
         self.backend = backend
@@ -74,24 +92,32 @@ class JoblibEngine(Engine):
         config = self._config()
         with parallel_config(**config):
             self.n_slots = max(1, effective_n_jobs(self.n_jobs))
-        options = dict(n_jobs=self.n_jobs, pre_dispatch=self.pre_dispatch, **config)
+        self._options = dict(n_jobs=self.n_jobs, pre_dispatch=self.pre_dispatch, **config)
+        self._start()
+
+    def _start(self):
+        """Open the session's :class:`joblib.Parallel` (its pool of workers)."""
         # batch_size=1: the queue's batches, not joblib's.
         try:
             self._parallel = Parallel(
-                batch_size=1, return_as="generator_unordered", **options
+                batch_size=1, return_as="generator_unordered", **self._options
             )
             self._unordered = True
         except ValueError:  # the backend has no retrieve callback
-            self._parallel = Parallel(batch_size=1, return_as="list", **options)
+            self._parallel = Parallel(batch_size=1, return_as="list", **self._options)
             self._unordered = False
         self._parallel.__enter__()
+
+    @property
+    def in_process(self):
+        """Whether the fits run in this process (threads, or ``n_jobs=1``)."""
+        backend = getattr(self._parallel, "_backend", None)
+        return self.n_slots == 1 or bool(getattr(backend, "uses_threads", False))
 
     def run(self, take, retried, extra=None):
         call = delayed(self._function)
         if self._unordered:
-            batches = iter(take, [])
-            for pairs in self._parallel(call(self._bundle, b, extra) for b in batches):
-                yield from pairs
+            yield from self._run_unordered(call, take, retried, extra)
             return
         while True:
             wave = []
@@ -101,6 +127,63 @@ class JoblibEngine(Engine):
                 return
             for pairs in self._parallel(call(self._bundle, b, extra) for b in wave):
                 yield from pairs
+
+    def _run_unordered(self, call, take, retried, extra):
+        """Batches from ``again`` then ``take()``; a dead worker's batches run again."""
+        again = deque()  # (batch, times run again) of a broken pool
+        while True:
+            lock = threading.Lock()
+            in_flight = {}  # first index -> (batch, times run again)
+            state = {"open": True}
+
+            def batches():
+                # joblib calls this from its dispatch thread.
+                while True:
+                    with lock:
+                        if not state["open"]:
+                            return
+                        if again:
+                            batch, attempts = again.popleft()
+                        elif batch := take():
+                            attempts = 0
+                        else:
+                            return
+                        in_flight[batch[0][0]] = (batch, attempts)
+                    yield call(self._bundle, batch, extra)
+
+            try:
+                for pairs in self._parallel(batches()):
+                    with lock:
+                        in_flight.pop(pairs[0][0], None)
+                    yield from pairs
+                return
+            except TerminatedWorkerError as exc:
+                with lock:
+                    state["open"] = False
+                    lost = list(in_flight.values())
+                self._restart()
+                attempts = max((attempts for _, attempts in lost), default=0)
+                if attempts >= self.max_retries:
+                    raise RuntimeError(
+                        f"{sum(len(batch) for batch, _ in lost)} fit(s) were lost with "
+                        f"their loky worker {attempts + 1} times (after the first, in "
+                        "a process of their own); giving up. Check the machine's "
+                        "memory."
+                    ) from exc
+                # At most one rerun batch per slot: each starts a process.
+                pairs = [pair for batch, _ in lost for pair in batch]
+                retried.update(index for index, _ in pairs)
+                n_batches = min(self.n_slots, len(lost))
+                for k in range(n_batches):
+                    again.append((Rerun(pairs[k::n_batches]), attempts + 1))
+
+    def _restart(self):
+        """A new pool after loky's was broken by a dead worker."""
+        parallel, self._parallel = self._parallel, None
+        try:
+            parallel.__exit__(None, None, None)
+        finally:
+            self._start()
 
     def on_every_worker(self, function, *args):
         # Threads (and n_jobs=1) run in this process; joblib does not let

@@ -16,12 +16,10 @@ param_space)`` triples and the ``n_iter`` dict of
 """
 
 import importlib
-import numbers
 from collections.abc import Mapping, Sequence
 
-import numpy as np
-
 from ._seed import FLAWS, SEED_MODELS, _translate_entry
+from ._spaces import _is_distribution, _n_iter_problem, _values_problem
 
 _MODEL_KEY = "__model"
 _N_ITER_KEY = "__n_iter"
@@ -184,7 +182,7 @@ def _read_entry(index, entry):
             )
         space[name] = _check_values(where, key, values)
         origin[name] = key
-    return estimator, space, _check_n_iter(where, entry.get(_N_ITER_KEY)), notes
+    return estimator, space, _entry_n_iter(where, entry.get(_N_ITER_KEY)), notes
 
 
 def _model_path(entry):
@@ -242,28 +240,25 @@ def _split_key(where, key):
 
 
 def _check_values(where, key, values):
-    if hasattr(values, "rvs"):
-        return values
-    if isinstance(values, (str, bytes)) or not isinstance(
-        values, (Sequence, np.ndarray)
-    ):
+    """The values of a parameter key (see ``_spaces._values_problem``), as a list."""
+    problem = _values_problem(values)
+    if problem == "not a list":
         raise ValueError(
             f"{where}: key {key!r} must hold a list of values or a distribution "
             f"with an rvs method; got {values!r}. Wrap a single value in a list."
         )
-    if len(values) == 0:
+    if problem == "empty":
         raise ValueError(f"{where}: key {key!r} has no values.")
-    return list(values)
+    return values if _is_distribution(values) else list(values)
 
 
-def _check_n_iter(where, value):
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+def _entry_n_iter(where, value):
+    """The entry's ``'__n_iter'`` (see ``_spaces._n_iter_problem``), as an int or None."""
+    if _n_iter_problem(value) is not None:
         raise ValueError(
             f"{where}: key {_N_ITER_KEY!r} must be an int >= 1; got {value!r}."
         )
-    return int(value)
+    return None if value is None else int(value)
 
 
 def randomized_contenders_spec(n_iter=5, max_iterations=10_000):

@@ -24,6 +24,8 @@ from typing import NamedTuple
 
 from scipy.stats import loguniform, randint
 
+from ._spaces import _is_distribution
+
 SEED_MODELS = {
     "metaflow_helper.models.LightGBMRegressor": "LightGBMRegressor",
     "metaflow_helper.models.lightgbm.LightGBMRegressor": "LightGBMRegressor",
@@ -257,7 +259,7 @@ def _translate_entry(where, path, entry):
                 f"counterpart in distsearch.models.{model}. The {kind} keys it maps are {known}."
             )
         if rule.convert is not None:
-            if hasattr(values, "rvs") or isinstance(values, (str, bytes)):
+            if _is_distribution(values) or isinstance(values, (str, bytes)):
                 raise ValueError(f"{where}: key {key!r} must hold a list of values; got {values!r}.")
             try:
                 converted = [rule.convert(v) for v in values]

@@ -126,7 +126,41 @@ def _check_names(names):
 
 
 def _is_distribution(value):
+    """A distribution to sample from (an ``rvs`` method, as RandomizedSearchCV takes)."""
     return hasattr(value, "rvs")
+
+
+def _values_problem(values):
+    """What keeps ``values`` from being one parameter's values to search.
+
+    None when they are a distribution (:func:`_is_distribution`) or a
+    non-empty list or array, as GridSearchCV and RandomizedSearchCV take
+    them; else ``"not a list"`` (a scalar, a string, a set, a dict) or
+    ``"empty"``. The one rule for the search's spaces and the contenders_spec.
+    """
+    if _is_distribution(values):
+        return None
+    if isinstance(values, str) or not isinstance(values, (Sequence, np.ndarray)):
+        return "not a list"
+    if len(values) == 0:
+        return "empty"
+    return None
+
+
+def _n_iter_problem(value):
+    """What keeps ``value`` from being one model's ``n_iter``.
+
+    None for an int >= 1 or None (the whole grid); else ``"not an int"``
+    (a bool counts as not an int) or ``"below 1"``. The one rule for the
+    search's ``n_iter`` and the contenders_spec's ``'__n_iter'``.
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        return "not an int"
+    if value < 1:
+        return "below 1"
+    return None
 
 
 def _is_optuna_distribution(value):
@@ -191,17 +225,14 @@ def _check_space(model):
     valid = set(model.estimator.get_params(deep=True))
     for sub in _subspaces(model):
         for key, values in sub.items():
-            if _is_distribution(values) or _is_optuna_distribution(values):
-                pass
-            elif isinstance(values, str) or not isinstance(
-                values, (Sequence, np.ndarray)
-            ):
+            problem = None if _is_optuna_distribution(values) else _values_problem(values)
+            if problem == "not a list":
                 raise TypeError(
                     f"Model {model.name!r}: the values of {key!r} must be a "
                     f"list (or array) of values or a distribution with an rvs "
                     f"method; got {values!r}. Wrap a single value in a list."
                 )
-            elif len(values) == 0:
+            if problem == "empty":
                 raise ValueError(
                     f"Model {model.name!r}: {key!r} has an empty list of values, "
                     "so the space yields no candidates."
@@ -236,14 +267,13 @@ def _check_n_iter(n_iter, models):
     else:
         per_model = [n_iter] * len(models)
     for model, value in zip(models, per_model):
-        if value is None:
-            continue
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        problem = _n_iter_problem(value)
+        if problem == "not an int":
             raise TypeError(
                 f"n_iter for model {model.name!r} must be an int >= 1 or None; "
                 f"got {value!r}."
             )
-        if value < 1:
+        if problem == "below 1":
             raise ValueError(
                 f"n_iter for model {model.name!r} must be >= 1; got {value!r}."
             )

@@ -80,7 +80,7 @@ from ._mlflow import check_mlflow, log_tournament, resolve_target
 from ._runs import options_record, record_finish, record_start
 from ._saved import MODEL_JSON, input_schema, required_packages, write_model_json
 from ._search import MultiModelSearchCV
-from ._spaces import _ITERATION_PARAMS, _check_models, _check_n_iter, _subspaces
+from ._spaces import _ITERATION_PARAMS, _check_models, _check_n_iter, _is_distribution, _subspaces
 from ._versions import versions
 
 # --quick: a smoke-test size for any config.
@@ -228,7 +228,7 @@ def _quick_models(models, n_iter, enumerated=True):
         estimator.set_params(**{k: _capped(params[k]) for k in _LENGTH_PARAMS if k in params})
         space = [
             {
-                k: [_capped(v) for v in values] if k in _LENGTH_PARAMS and not hasattr(values, "rvs") else values
+                k: [_capped(v) for v in values] if k in _LENGTH_PARAMS and not _is_distribution(values) else values
                 for k, values in sub.items()
             }
             for sub in _subspaces(model)

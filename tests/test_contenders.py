@@ -8,6 +8,7 @@ from sklearn.linear_model import Lasso, Ridge
 
 from distsearch import MultiModelSearchCV, from_contenders_spec
 from distsearch._contenders import randomized_contenders_spec
+from distsearch._spaces import _check_models, _check_n_iter
 from distsearch.models import KerasRegressor, LightGBMRegressor
 
 pytestmark = pytest.mark.filterwarnings(
@@ -149,6 +150,38 @@ def test_bad_specs_name_the_entry_and_the_key(entry, message):
     spec = [{"__model": RIDGE}, entry]
     with pytest.raises(ValueError, match=message):
         from_contenders_spec(spec)
+
+
+def _accepted(call):
+    try:
+        call()
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+@pytest.mark.parametrize(
+    "values, valid",
+    [([0.1, 1.0], True), (np.array([0.1, 1.0]), True), ((1.0,), True), (loguniform(1e-2, 1.0), True),
+     (1.0, False), ("abc", False), ({1.0}, False), ([], False), ((), False)],
+)
+def test_a_spec_entry_takes_the_values_a_search_takes(values, valid):
+    # One rule (distsearch._spaces._values_problem) for both.
+    spec = [{"__model": RIDGE, "__model__init_kwargs__alpha": values}]
+    assert _accepted(lambda: _check_models([("ridge", Ridge(), {"alpha": values})], None)) == valid
+    assert _accepted(lambda: from_contenders_spec(spec)) == valid
+
+
+@pytest.mark.parametrize(
+    "n_iter, valid",
+    [(None, True), (1, True), (np.int64(3), True), (0, False), (-1, False), (2.5, False), (True, False), ("2", False)],
+)
+def test_a_spec_entry_takes_the_n_iter_a_search_takes(n_iter, valid):
+    # One rule (distsearch._spaces._n_iter_problem) for both.
+    spec = [{"__model": RIDGE, "__model__init_kwargs__alpha": [1.0], "__n_iter": n_iter}]
+    models = _check_models([("ridge", Ridge(), {"alpha": [1.0]})], None)
+    assert _accepted(lambda: _check_n_iter({"ridge": n_iter}, models)) == valid
+    assert _accepted(lambda: from_contenders_spec(spec)) == valid
 
 
 @pytest.mark.parametrize("spec", [[], "sklearn.linear_model.Ridge", [["a"]]])

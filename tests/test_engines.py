@@ -237,6 +237,77 @@ def test_spark_by_name_uses_the_active_session_and_raises_model_errors(spark, tm
     assert spark.sparkContext._jsc is not None
 
 
+def test_spark_executors_free_shared_prefixes_when_the_search_ends(spark):
+    from distsearch._prefix import _cached_bytes
+    from distsearch.engines import SparkEngine
+    from distsearch.engines._spark import _on_every_slot
+
+    def cached(context):  # {Python worker pid: bytes it caches}, every slot
+        rdd = context.parallelize(range(2), 2).barrier()
+        return dict(rdd.mapPartitions(_on_every_slot(_cached_bytes, ())).collect())
+
+    class Probe(SparkEngine):
+        def on_every_worker(self, function, *args):
+            self.held = cached(self._context)
+            self.reached = super().on_every_worker(function, *args)
+            return self.reached
+
+    probe = Probe(spark=spark)
+    X, y = _prefix_data()
+    MultiModelSearchCV(_prefix_models(), cv=3, backend=probe).fit(X, y)
+    assert probe.reached and len(probe.held) == 2
+    assert sum(probe.held.values()) >= X.nbytes  # the scaled folds were kept...
+    after = cached(spark.sparkContext)
+    assert after.keys() == probe.held.keys()  # the same Python workers...
+    assert sum(after.values()) == 0  # ...dropped them when the search ended
+
+
+# ----------------------------------------------------------------------
+# Long-lived workers give back the memory of a search's shared prefixes
+# ----------------------------------------------------------------------
+def _prefix_data():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(3000, 20))
+    return X, X[:, 0] + rng.normal(size=len(X))
+
+
+def _prefix_models():
+    from sklearn.linear_model import Ridge
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return [("scaled", make_pipeline(StandardScaler(), Ridge()), {"ridge__alpha": [0.1, 1.0, 10.0]})]
+
+
+def test_loky_workers_free_shared_prefixes_when_the_search_ends(tmp_path):
+    from sklearn.utils.parallel import Parallel, delayed
+
+    from distsearch._prefix import _cached_bytes
+    from distsearch.engines import JoblibEngine
+    from distsearch.engines._joblib import _on_this_worker
+
+    def cached(parallel, folder):  # {worker pid: bytes it caches}, every worker
+        os.makedirs(folder)
+        calls = (delayed(_on_this_worker)(folder, 2, _cached_bytes, ()) for _ in range(2))
+        return dict(parallel(calls))
+
+    class Probe(JoblibEngine):
+        def on_every_worker(self, function, *args):
+            self.held = cached(self._parallel, tmp_path / "before")
+            self.reached = super().on_every_worker(function, *args)
+            return self.reached
+
+    probe = Probe("loky", n_jobs=2)
+    X, y = _prefix_data()
+    MultiModelSearchCV(_prefix_models(), cv=3, backend=probe).fit(X, y)
+    assert probe.reached and len(probe.held) == 2
+    assert sum(probe.held.values()) >= X.nbytes  # the scaled folds were kept...
+    # joblib reuses the same two loky workers for the next Parallel.
+    after = cached(Parallel(n_jobs=2, backend="loky"), tmp_path / "after")
+    assert after.keys() == probe.held.keys()
+    assert sum(after.values()) == 0  # ...and dropped when the search ended
+
+
 # ----------------------------------------------------------------------
 # A long-lived dask worker gives back the memory of a search's shared prefixes
 # ----------------------------------------------------------------------

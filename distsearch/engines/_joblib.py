@@ -21,16 +21,43 @@ again as a :class:`~distsearch.engines.Rerun` (the lost tasks in at most
 :attr:`JoblibEngine.max_retries` times, its tasks counted in ``retried``;
 the other batches follow as before. A batch whose result had arrived is
 never run again.
+
+:meth:`JoblibEngine.on_every_worker` reaches every worker process of a
+``"loky"`` or ``"multiprocessing"`` pool (they run on this machine): it runs
+one call per slot, each holding its worker until all have started (a barrier
+in a temporary folder), so that no worker runs two and none is left out.
 """
 
+import os
+import tempfile
 import threading
+import time
 from collections import deque
 
 from joblib import effective_n_jobs, parallel_config
+from joblib._parallel_backends import LokyBackend, MultiprocessingBackend
 from joblib.externals.loky.process_executor import TerminatedWorkerError
 from sklearn.utils.parallel import Parallel, delayed
 
 from ._base import Engine, Rerun
+
+# Seconds a call of on_every_worker waits for the others to start.
+_BARRIER_SECONDS = 30
+
+
+def _on_this_worker(folder, n_workers, function, args):
+    """``function(*args)`` in this worker, then wait until ``n_workers`` calls have.
+
+    Each call marks ``folder`` with its process id and keeps its worker busy
+    until ``n_workers`` processes have, so that ``n_workers`` calls run in
+    ``n_workers`` different processes. Returns ``(pid, function's result)``.
+    """
+    result = function(*args)
+    open(os.path.join(folder, str(os.getpid())), "w").close()
+    deadline = time.monotonic() + _BARRIER_SECONDS
+    while len(os.listdir(folder)) < n_workers and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return os.getpid(), result
 
 
 class JoblibEngine(Engine):
@@ -186,12 +213,17 @@ class JoblibEngine(Engine):
             self._start()
 
     def on_every_worker(self, function, *args):
-        # Threads (and n_jobs=1) run in this process; joblib does not let
-        # us address its worker processes one by one.
-        if not getattr(self._parallel._backend, "uses_threads", False):
-            return False
-        function(*args)
-        return True
+        backend = self._parallel._backend
+        if getattr(backend, "uses_threads", False):  # threads, or n_jobs=1
+            function(*args)
+            return True
+        if not isinstance(backend, (LokyBackend, MultiprocessingBackend)):
+            return False  # other backends' workers cannot be addressed one by one
+        n = self.n_slots
+        with tempfile.TemporaryDirectory(prefix="distsearch-barrier-") as folder:
+            calls = (delayed(_on_this_worker)(folder, n, function, args) for _ in range(n))
+            pids = {pid for pid, _ in self._parallel(calls)}
+        return len(pids) == n
 
     def close(self):
         parallel, self._parallel = self._parallel, None

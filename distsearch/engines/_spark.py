@@ -12,6 +12,12 @@ raised; a job that Spark fails (an executor or its Python worker lost, the
 task failed ``spark.task.maxFailures`` times) is lost work, run again and
 counted by :class:`~distsearch.engines.FuturesEngine`; a Python error outside
 the model (a module a worker cannot import) is raised at once.
+
+:meth:`SparkEngine.on_every_worker` reaches every Python worker of the
+session's executors: a barrier job (Spark's barrier execution mode) of one
+task per slot of the cluster runs them all at once, so each runs in a
+different Python worker, and Python workers (reused between tasks) never
+outnumber the slots that ran the search's batches.
 """
 
 import concurrent.futures
@@ -19,6 +25,25 @@ import sys
 import uuid
 
 from ._base import FuturesEngine, WorkerLost
+
+
+# Seconds on_every_worker waits for its barrier job (the slots may be busy).
+_BARRIER_SECONDS = 60
+
+
+def _on_every_slot(function, args):
+    """The task of :meth:`SparkEngine.on_every_worker`'s barrier job."""
+
+    def task(_):
+        import os
+
+        from pyspark import BarrierTaskContext
+
+        result = function(*args)
+        BarrierTaskContext.get().barrier()  # every slot busy until all ran it
+        yield os.getpid(), result
+
+    return task
 
 
 def _guarded(function, bundle, batch, extra):
@@ -133,6 +158,24 @@ class SparkEngine(FuturesEngine):
                     "worker): " + " | ".join(lines[:1] + lines[-3:])
                 ) from None
             raise WorkerLost(text) from exc
+
+    def on_every_worker(self, function, *args):
+        context = self._context
+        n = context.defaultParallelism  # every slot of the cluster
+        group = f"distsearch-{uuid.uuid4().hex}"
+
+        def job():
+            context.setJobGroup(group, "distsearch: on every worker", interruptOnCancel=True)
+            rdd = context.parallelize(range(n), n).barrier()
+            return rdd.mapPartitions(_on_every_slot(function, args)).collect()
+
+        future = self._pool.submit(job)
+        try:
+            pids = {pid for pid, _ in future.result(timeout=_BARRIER_SECONDS)}
+        except concurrent.futures.TimeoutError:
+            context.cancelJobGroup(group)
+            return False
+        return len(pids) == n
 
     def cancel(self, futures):
         for future in futures:

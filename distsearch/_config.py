@@ -14,6 +14,8 @@ whose module-level variables set up the tournament; every one is optional::
     search = "optuna"               # "exhaustive" (default) or "optuna"
     n_trials = 60                   # the Optuna search's trials (default: as many
                                     # as the exhaustive search's candidates)
+    fit_timeout = 600               # seconds a fit may take: a fit over it is stopped
+                                    # and recorded as failed (default: None, no limit)
 
 ``contenders_spec`` is the seed's form (see :func:`distsearch.from_contenders_spec`)
 and replaces ``contenders`` and ``n_iter``. A seed config file (metaflow-helper's
@@ -60,6 +62,7 @@ _KEYS = (
     "ensemble",
     "search",
     "n_trials",
+    "fit_timeout",
     "mlflow",
 )
 
@@ -119,6 +122,7 @@ class _Config:
     ensemble: dict = None
     search: str = None
     n_trials: int = None
+    fit_timeout: float = None  # MultiModelSearchCV(fit_timeout=)
     mlflow: object = None  # see distsearch._mlflow.resolve_target
     notes: list = field(default_factory=list)  # the seed settings and keys mapped
 
@@ -268,6 +272,14 @@ def _check_config(config):
     if config.rank_by is not None and config.scoring is None:
         raise fail("rank_by", "set scoring too: rank_by names one of its metrics")
     _check_search(config.search, config.n_trials, fail, combined=False)
+    if config.fit_timeout is not None and not (
+        isinstance(config.fit_timeout, numbers.Real)
+        and not isinstance(config.fit_timeout, bool)
+        and config.fit_timeout > 0
+    ):
+        raise fail(
+            "fit_timeout", f"expected None or a number of seconds > 0, got {config.fit_timeout!r}"
+        )
     if config.ensemble is not None:
         ensemble = config.ensemble
         if not (

@@ -34,6 +34,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -162,9 +163,22 @@ def _collect(folder, n_done, started, results):
         return n_done, started
 
 
+def _exit_with_parent():
+    """End this child when its worker is gone (not left to finish a batch alone)."""
+    parent = os.getppid()
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="distsearch-parent", daemon=True).start()
+
+
 def _child():
     """The child process: run the batch in ``sys.argv[1]``, one result file per fit."""
     folder = Path(sys.argv[1])
+    _exit_with_parent()
     with open(folder / "batch.pkl", "rb") as file:
         shared, todo, evaluate = pickle.load(file)
     for n, (index, task) in enumerate(todo):

@@ -538,6 +538,7 @@ def run_tournament(
         address=scheduler_address,
         progress=progress,
         checkpoint=None if run_dir is None else run_dir / "checkpoint",
+        fit_timeout=config.fit_timeout,
     )
     backend_name = backend or "loky"
     where = f"on {len(X_train)} rows ({backend_name}, n_jobs={n_jobs})"

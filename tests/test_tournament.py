@@ -410,6 +410,7 @@ ensemble = {"method": "voting", "top_k": 3}
         ("data = {'kind': 'mock_regression', 'n_sample': 9}\n", "data['n_sample']", "unknown key"),
         ("data = {'kind': 'file', 'path': 'nowhere.csv', 'target': 'y'}\n", "data['path']", "does not exist"),
         ("ensemble = {'method': 'bagging'}\n", "ensemble", "expected None or {'method'"),
+        ("fit_timeout = -1\n", "fit_timeout", "expected None or a number of seconds > 0, got -1"),
         (
             "data = {'kind': 'mock_classification', 'n_features': 2}\n",
             "data",

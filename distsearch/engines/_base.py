@@ -40,8 +40,33 @@ from .._extras import require
 class WorkerLost(Exception):
     """A batch's result was lost with its worker: infrastructure, not the model.
 
-    Raised by :meth:`FuturesEngine.result`; the batch is run again.
+    Raised by :meth:`FuturesEngine.result`; the batch is run again (as a
+    :class:`Rerun`), at most :attr:`FuturesEngine.max_retries` times.
+
+    Parameters
+    ----------
+    message : str
+        What was lost, as the engine's library tells it.
+
+    Examples
+    --------
+    An engine's ``result`` turns its library's lost-worker error into this
+    one (here a thread pool's future holding one):
+
+    >>> import concurrent.futures
+    >>> from distsearch.engines import WorkerLost
+    >>> future = concurrent.futures.Future()
+    >>> future.set_exception(BrokenPipeError("worker 10.0.0.2 gone"))
+    >>> try:
+    ...     future.result()
+    ... except BrokenPipeError as exc:
+    ...     lost = WorkerLost(str(exc))
+    >>> lost
+    WorkerLost('worker 10.0.0.2 gone')
     """
+
+    def __init__(self, message):
+        super().__init__(message)
 
 
 class Rerun(list):
@@ -52,6 +77,11 @@ class Rerun(list):
     list has none), to run it where one of its tasks cannot end the worker
     (see the module docstring).
 
+    Parameters
+    ----------
+    iterable : iterable of (int, object), default=()
+        The batch's ``(index, task)`` pairs.
+
     Examples
     --------
     >>> from distsearch.engines import Rerun
@@ -61,6 +91,9 @@ class Rerun(list):
     """
 
     rerun = True
+
+    def __init__(self, iterable=()):
+        super().__init__(iterable)
 
     def __reduce__(self):
         return Rerun, (list(self),)
@@ -220,6 +253,38 @@ class FuturesEngine(Engine):
     cancels the batches in flight on any exception. A subclass implements
     :meth:`open` (setting :attr:`n_slots`), :meth:`submit`, :meth:`wait`,
     :meth:`result`, :meth:`cancel` and :meth:`close`.
+
+    Attributes
+    ----------
+    max_retries : int
+        How many times a batch lost with its worker is run again (3).
+
+    Examples
+    --------
+    An engine whose batches are futures of a thread pool:
+
+    >>> import concurrent.futures
+    >>> from distsearch.engines import FuturesEngine
+    >>> class Threads(FuturesEngine):
+    ...     name = "threads"
+    ...     def open(self, function, bundle):
+    ...         self.n_slots, self._function, self._bundle = 2, function, bundle
+    ...         self._pool = concurrent.futures.ThreadPoolExecutor(2)
+    ...     def submit(self, batch, extra):
+    ...         return self._pool.submit(self._function, self._bundle, batch, extra)
+    ...     def wait(self, futures):
+    ...         done, _ = concurrent.futures.wait(futures, return_when="FIRST_COMPLETED")
+    ...         return next(iter(done))
+    ...     def result(self, future):
+    ...         return future.result()
+    ...     def close(self):
+    ...         self._pool.shutdown()
+    >>> def double(bundle, batch, extra):
+    ...     return [(index, bundle * task) for index, task in batch]
+    >>> batches = iter([[(0, 1), (1, 2)], [(2, 3)], []])
+    >>> with Threads().session(double, 10) as engine:
+    ...     sorted(engine.run(lambda: next(batches), retried=set()))
+    [(0, 10), (1, 20), (2, 30)]
     """
 
     #: How many times a batch lost with its worker is resubmitted.

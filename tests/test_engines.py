@@ -237,6 +237,25 @@ def test_spark_by_name_uses_the_active_session_and_raises_model_errors(spark, tm
     assert spark.sparkContext._jsc is not None
 
 
+def test_spark_worker_lost_is_retried_and_counted(spark, tmp_path, data):
+    from dispatch_models import ExitOnceRidge
+
+    from distsearch.engines import SparkEngine
+
+    # The first fit ends its Python worker: Spark fails that job, the
+    # engine runs the batch again (counted) and the results are unchanged.
+    marker = tmp_path / "exited"
+    models = [("ridge", ExitOnceRidge(marker=str(marker)), {"alpha": [0.1, 10.0]})]
+    search = MultiModelSearchCV(models, cv=2, backend=SparkEngine(spark=spark))
+    with pytest.warns(RuntimeWarning, match="run again"):
+        search.fit(*data)
+    assert marker.exists()
+    assert search.n_task_retries_ >= 1
+    reference = MultiModelSearchCV(models, cv=2, n_jobs=1).fit(*data)  # marker there: no exit
+    assert_same_search(search, reference, data[0])
+    assert not search.fit_errors_
+
+
 def test_spark_executors_free_shared_prefixes_when_the_search_ends(spark):
     from distsearch._prefix import _cached_bytes
     from distsearch.engines import SparkEngine

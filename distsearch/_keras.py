@@ -2,10 +2,25 @@
 
 Importing this module imports Keras. If ``KERAS_BACKEND`` is unset and
 TensorFlow is not installed, the backend is set to ``"jax"`` first.
+
+On the JAX backend, every new network compiles its train, test and predict
+steps again, even when it is the same network on rows of the same shape (the
+next fold of a candidate, the next candidate of the same widths): at a
+smoke-test size that compilation is most of a fit's time. So the first fit
+in a process turns on JAX's persistent compilation cache in a private
+temporary folder (removed when the process exits), unless the process has
+a compilation cache of its own (``jax_compilation_cache_dir`` set, or the
+cache switched off): an identical step is then compiled once per process.
+Invariant: the cache only ever skips a compilation of the same program for
+the same backend and JAX version, so fits give the same numbers with it as
+without it.
 """
 
+import atexit
 import importlib.util
 import os
+import shutil
+import tempfile
 
 if "KERAS_BACKEND" not in os.environ and importlib.util.find_spec("tensorflow") is None:
     os.environ["KERAS_BACKEND"] = "jax"
@@ -17,6 +32,29 @@ from scipy import sparse  # noqa: E402
 from sklearn.utils import ClassifierTags, RegressorTags  # noqa: E402
 
 from ._inner import _inner_split, _seed  # noqa: E402
+
+# This process's JAX compilation cache folder: None until the first fit,
+# "" when JAX's own setting is kept (another backend, the user's cache).
+_COMPILATION_CACHE = None
+
+
+def _cache_compilations():
+    """Turn on JAX's persistent compilation cache for this process (module docstring)."""
+    global _COMPILATION_CACHE
+    if _COMPILATION_CACHE is not None:
+        return
+    _COMPILATION_CACHE = ""
+    if keras.backend.backend() != "jax":
+        return
+    import jax
+
+    if jax.config.jax_compilation_cache_dir or not jax.config.jax_enable_compilation_cache:
+        return
+    _COMPILATION_CACHE = tempfile.mkdtemp(prefix="distsearch-jax-")
+    atexit.register(shutil.rmtree, _COMPILATION_CACHE, ignore_errors=True)
+    jax.config.update("jax_compilation_cache_dir", _COMPILATION_CACHE)
+    # A small network's steps compile in well under JAX's default 1 s.
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
 
 
 def build_mlp(
@@ -187,6 +225,7 @@ class _KerasModel:
         raise NotImplementedError
 
     def _keras_build_fn(self, meta):
+        _cache_compilations()
         if self._seed is not None:
             keras.utils.set_random_seed(self._seed)
         n_outputs, output_activation, loss = self._output(meta)

@@ -98,27 +98,66 @@ def test_seed_config_loads_with_the_seeds_rows_and_every_key_mapped(name):
     assert sorted(models[0][2]) == ["early_stopping_rounds", "learning_rate", "max_depth", "n_estimators"]
 
 
-def test_a_seed_config_runs_unmodified_with_quick(tmp_path, capsys):
-    """``distsearch tournament test_randomized_config.py --quick``: the file as it is.
+RUN_FILES = {"checkpoint", "config.py", "cv_results.csv", "model.joblib", "model.json", "options.json",
+             "predicted-vs-true.png", "report.html", "run.json", "scores.png", "summary.txt",
+             "hyperparameters-KerasRegressor.png", "hyperparameters-LightGBMRegressor.png",
+             "parallel-KerasRegressor.png", "parallel-LightGBMRegressor.png"}
 
-    Its ``n_splits = 1`` is the seed's single train_test_split, with
-    ``test_size`` of the rows for validation. (The full-size configs are
-    checked up to the first fit above: their Keras fits take minutes here.)
+
+def quick_candidates(entry):
+    """A seed spec entry's candidates under --quick: its __n_iter or grid size, at most 2."""
+    if "__n_iter" in entry:
+        return min(entry["__n_iter"], 2)
+    return min(int(np.prod([len(v) for k, v in entry.items() if k != "__model"])), 2)
+
+
+@pytest.mark.parametrize("name", SEED_CONFIGS)
+def test_the_seed_configs_run_unmodified_with_quick(name, tmp_path, capsys):
+    """``distsearch tournament <seed config> --quick``: each file as it is, to a complete run.
+
+    ``n_splits = 1`` (the test configs) is the seed's single
+    train_test_split, with ``test_size`` of the rows for validation.
     """
+    seed = config_module(name)
     output = tmp_path / "out"
-    code = main(["tournament", str(CONFIGS / "test_randomized_config.py"), "--quick", "--n-jobs", "1",
+    code = main(["tournament", str(CONFIGS / f"{name}.py"), "--quick", "--n-jobs", "1",
                  "--no-progress", "--output", str(output)])
     assert code == 0
     (run_dir,) = output.iterdir()
+    assert {p.name for p in run_dir.iterdir()} == RUN_FILES
     summary = (run_dir / "summary.txt").read_text()
+    # The summary lists what each setting and key of the file became.
     assert "Seed config (metaflow-helper format)" in summary
+    for setting in ("make_regression_init_kwargs", "n_numeric_features", "n_informative_numeric_features",
+                    "n_categorical_features", "score_path", "dependencies", "auto_open_figures"):
+        assert f"\n  {setting} " in summary or f"\n  {setting}:" in summary, setting
+    for entry in seed["contenders_spec"]:
+        model = entry["__model"][0].rpartition(".")[2]
+        for key in set(entry) - {"__model", "__n_iter"}:
+            assert f"\n  {model} {key} -> " in summary or f"\n  {model} {key}: no effect" in summary, key
     assert "__model__init_kwargs__dense_layer_widths -> hidden_layer_sizes" in summary
     assert "__model__fit_kwargs__monitor: no effect" in summary
-    assert "cross-validation: ShuffleSplit(1" in summary
+    assert summary.count("seed behaviour not kept (flaws)") == 1
+    # The target statistics are those of the seed's own rows (all of them: --quick subsamples after).
+    df, _, _ = seed_generate_data(seed["make_regression_init_kwargs"], seed["n_numeric_features"])
+    target = df["target"]
+    assert (f"target target: mean {target.mean():.4g}, std {target.std():.4g}, "
+            f"min {target.min():.4g}, max {target.max():.4g}") in summary
+    assert f"rows: {len(df)}, features: 11 (10 numeric, 1 categorical: cat)" in summary
+    # One leaderboard row, one cv_results row per candidate, every fit scored.
+    n_candidates = sum(quick_candidates(entry) for entry in seed["contenders_spec"])
+    n_folds = min(seed["n_splits"], 3)
+    assert f"Leaderboard: {n_candidates} candidates ranked by r2 (mean and standard error over {n_folds} folds)" in summary
+    if seed["n_splits"] == 1:
+        assert "cross-validation: ShuffleSplit(1" in summary
     results = pd.read_csv(run_dir / "cv_results.csv")
-    assert [c for c in results if c.startswith("split") and c.endswith("_test_r2")] == ["split0_test_r2"]
-    assert list(results["model"]) == ["LightGBMRegressor", "KerasRegressor"]
-    assert np.isfinite(results["mean_test_r2"]).all()
+    assert len(results) == n_candidates
+    assert sorted(results["model"]) == sorted(
+        m for entry in seed["contenders_spec"] for m in [entry["__model"][0].rpartition(".")[2]] * quick_candidates(entry)
+    )
+    folds = [c for c in results if c.startswith("split") and c.endswith("_test_r2")]
+    assert folds == [f"split{i}_test_r2" for i in range(n_folds)]
+    assert np.isfinite(results[folds].to_numpy()).all()
     assert "seed config: score_path 'sklearn.metrics.r2_score' -> scoring = 'r2'" in capsys.readouterr().out
 
 

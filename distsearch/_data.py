@@ -47,6 +47,7 @@ from sklearn.datasets import (
 )
 
 from ._datacheck import MISSING, DataSpecError, check_table
+from ._seeding import derived_seed
 
 _MAKERS = {
     "mock_regression": make_regression,
@@ -155,17 +156,12 @@ def _check_seed_regression(spec):
         )
 
 
-def _seed(seed, index):
-    """A make_* random_state for part ``index`` of a data set seeded ``seed``."""
-    return int(np.random.SeedSequence([seed, index]).generate_state(1)[0] >> 1)
-
-
 def _mock_regression(spec, seed):
     kwargs = {k: v for k, v in spec.items() if k not in ("kind", "n_categorical_features")}
     n_categories = spec.get("n_categorical_features", 1)
     frames = []
     for i in range(n_categories):
-        X, y = make_regression(**kwargs, random_state=_seed(seed, i))
+        X, y = make_regression(**kwargs, random_state=derived_seed(seed, i))
         frame = pd.DataFrame(X, columns=[f"num_{j}" for j in range(X.shape[1])])
         if n_categories > 1:
             frame["cat"] = f"type_{i}"
@@ -180,7 +176,7 @@ def _seed_regression(spec, seed):
     frames = []
     for i, (category, kwargs) in enumerate(spec["make_regression_init_kwargs"].items()):
         kwargs = dict(kwargs)
-        kwargs.setdefault("random_state", _seed(seed, i))
+        kwargs.setdefault("random_state", derived_seed(seed, i))
         kwargs["coef"] = False  # the seed discards the coefficients
         X, y = make_regression(**kwargs)
         frame = pd.DataFrame(X, columns=[f"num_{j}" for j in range(X.shape[1])])
@@ -193,7 +189,7 @@ def _seed_regression(spec, seed):
 
 def _mock_classification(spec, seed, maker):
     kwargs = {k: v for k, v in spec.items() if k != "kind"}
-    X, y = maker(**kwargs, random_state=_seed(seed, 0))
+    X, y = maker(**kwargs, random_state=derived_seed(seed, 0))
     X = pd.DataFrame(X, columns=[f"num_{j}" for j in range(X.shape[1])])
     if y.ndim == 2:
         return X, pd.DataFrame(y, columns=[f"label_{k}" for k in range(y.shape[1])])

@@ -1,4 +1,4 @@
-"""The inner split of a model helper's fit rows, for early stopping, and its seed.
+"""The inner split of a model helper's fit rows, for early stopping.
 
 Shared by the LightGBM helpers (:mod:`distsearch.models`) and the Keras
 helpers (``distsearch._keras``), so that neither imports the other for it.
@@ -11,14 +11,6 @@ import numbers
 
 import numpy as np
 from sklearn.model_selection import train_test_split
-from sklearn.utils import check_random_state
-
-
-def _seed(random_state):
-    """An int seed (or None) from ``random_state``, drawn once per fit."""
-    if random_state is None or isinstance(random_state, numbers.Integral):
-        return random_state
-    return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
 
 
 def _check_validation_fraction(validation_fraction):

@@ -31,7 +31,8 @@ from scikeras import wrappers  # noqa: E402
 from scipy import sparse  # noqa: E402
 from sklearn.utils import ClassifierTags, RegressorTags  # noqa: E402
 
-from ._inner import _inner_split, _seed  # noqa: E402
+from ._inner import _inner_split  # noqa: E402
+from ._seeding import int_seed  # noqa: E402
 
 # This process's JAX compilation cache folder: None until the first fit,
 # "" when JAX's own setting is kept (another backend, the user's cache).
@@ -276,7 +277,7 @@ class _KerasModel:
     def _initialize(self, X, y=None):
         # Every fit (and a first partial_fit) starts here: draw the seed of
         # the network and of the inner split.
-        self._seed = _seed(self.random_state)
+        self._seed = int_seed(self.random_state)
         return super()._initialize(X, y)
 
     def _fit_keras_model(

@@ -50,6 +50,7 @@ import numpy as np
 from joblib import effective_n_jobs
 
 from ._search import MultiModelSearchCV
+from ._seeding import derived_seed, int_seed
 from ._sklearn_compat import BaseSearchCV, HasMethods, Interval
 from ._spaces import _describe_value, _is_optuna_distribution, _subspaces
 
@@ -319,15 +320,8 @@ def _default_sampler(random_state):
         # group (and, before optuna 5, constant_liar) are experimental.
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         return optuna.samplers.TPESampler(
-            seed=_seed(random_state), multivariate=True, group=True, constant_liar=True
+            seed=int_seed(random_state), multivariate=True, group=True, constant_liar=True
         )
-
-
-def _seed(random_state):
-    """An int seed (or None) for Optuna from a scikit-learn ``random_state``."""
-    if random_state is None or isinstance(random_state, numbers.Integral):
-        return None if random_state is None else int(random_state)
-    return int(random_state.randint(np.iinfo(np.int32).max))
 
 
 def _ask(study, space, n):
@@ -718,7 +712,7 @@ best_index_, scorer_, n_splits_, refit_time_, multimetric_, n_task_retries_
         self.study_ = study
         self.n_fits_saved_ = 0
         user_sampler = self.sampler is not None
-        seed = _seed(self.random_state)
+        seed = int_seed(self.random_state)
         n_splits = self.n_splits_
 
         done, stale = _split_stored_trials(study, optuna)
@@ -751,7 +745,7 @@ best_index_, scorer_, n_splits_, refit_time_, multimetric_, n_task_retries_
         n_done = len(done)
         while n_done < self.n_trials:
             if not user_sampler:
-                study.sampler = _default_sampler(_round_seed(seed, n_done))
+                study.sampler = _default_sampler(derived_seed(seed, n_done))  # the round after n_done trials
             batch = _ask(study, space, min(n_slots, self.n_trials - n_done))
             trials = [trial for trial, _ in batch]
             reports = _FoldReports(trials, n_splits, prune=self.pruner is not None)
@@ -843,13 +837,6 @@ def _n_slots(evaluate_candidates, n_jobs):
     if n_slots is None:
         n_slots = effective_n_jobs(n_jobs)
     return max(1, int(n_slots))
-
-
-def _round_seed(seed, n_done):
-    """The default sampler's seed for the round after ``n_done`` trials."""
-    if seed is None:
-        return None
-    return int(np.random.SeedSequence([seed, n_done]).generate_state(1)[0] >> 1)
 
 
 def _split_stored_trials(study, optuna):

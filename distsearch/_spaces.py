@@ -16,7 +16,8 @@ from typing import NamedTuple
 import numpy as np
 from sklearn.base import clone
 from sklearn.model_selection import ParameterGrid, ParameterSampler
-from sklearn.utils import check_random_state
+
+from ._seeding import derived_seed, int_seed
 
 
 # The parameters that count a fit's iterations (trees, boosting rounds,
@@ -301,10 +302,9 @@ def _model_random_state(random_state, name, multi_model):
     if not multi_model or random_state is None:
         return random_state
     if isinstance(random_state, numbers.Integral):
-        entropy = [int(random_state), zlib.crc32(name.encode())]
-        return int(np.random.SeedSequence(entropy).generate_state(1)[0] >> 1)
+        return derived_seed(random_state, zlib.crc32(name.encode()))
     # A RandomState instance: draw the models' seeds from it, in model order.
-    return check_random_state(random_state).randint(np.iinfo(np.int32).max)
+    return int_seed(random_state)
 
 
 def _generate_candidates(models, n_iter, random_state, multi_model):

@@ -35,7 +35,8 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._extras import check_installed, require
-from ._inner import _inner_split, _seed
+from ._inner import _inner_split
+from ._seeding import int_seed
 from ._sklearn_compat import _check_sample_weight
 
 __all__ = [
@@ -254,7 +255,7 @@ class _LightGBMModel(BaseEstimator):
             self.classes_, y = np.unique(y, return_inverse=True)
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X)
-        seed = _seed(self.random_state)
+        seed = int_seed(self.random_state)
         model = self._make_model(seed)
         if self.early_stopping_rounds is None:
             model.fit(X, y, sample_weight=sample_weight)

@@ -19,7 +19,6 @@ from distsearch._optuna import (  # noqa: E402
     _FoldReports,
     _import_optuna,
     _OptunaSpace,
-    _seed,
     _tell,
     _to_distribution,
 )
@@ -104,11 +103,6 @@ def test_optuna_distributions_pass_distsearch_space_checks_not_its_sampler():
         _check_models([("ridge", Ridge(), {"alpah": space["alpha"]})], None)
     with pytest.raises(TypeError, match=r"Model 'ridge': \['alpha'\] are Optuna"):
         _generate_candidates([model], [3], 0, True)
-
-
-def test_seed_from_random_state():
-    assert _seed(None) is None and _seed(3) == 3
-    assert _seed(np.random.RandomState(0)) == _seed(np.random.RandomState(0))
 
 
 # ----------------------------------------------------------------------

@@ -19,7 +19,7 @@ import importlib
 from collections.abc import Mapping, Sequence
 
 from ._seed import FLAWS, SEED_MODELS, _translate_entry
-from ._spaces import _is_distribution, _n_iter_problem, _values_problem
+from ._spaces import _ITERATION_PARAMS, _is_distribution, _n_iter_problem, _values_problem
 
 _MODEL_KEY = "__model"
 _N_ITER_KEY = "__n_iter"
@@ -305,7 +305,7 @@ def randomized_contenders_spec(n_iter=5, max_iterations=10_000):
         path = _model_path(entry)
         entry, _ = _translate_entry(f"contenders_spec[{index}] ({path})", path, entry)
         entry["__n_iter"] = n_iter
-        for name in ("n_estimators", "epochs"):
+        for name in _ITERATION_PARAMS:
             if f"__model__init_kwargs__{name}" in entry:
                 entry[f"__model__init_kwargs__{name}"] = [max_iterations]
         spec.append(entry)

@@ -24,6 +24,8 @@ import json
 import numpy as np
 import pandas as pd
 
+from ._reports import leaderboard_frame
+
 REPORT = "report.html"
 
 _STYLE = """
@@ -143,20 +145,17 @@ def _image(path, caption):
 
 
 def _leaderboard_table(run):
-    """Every candidate: rank, model, mean and sem of every metric, times, parameters."""
+    """Every candidate: the summary's leaderboard columns, then one column per parameter.
+
+    The columns are :func:`~distsearch._reports.leaderboard_frame`'s (rank,
+    model, mean and sem of every metric, best iter, fit s), in its order (the
+    search's leaderboard order), the ``params`` text split into its values.
+    """
+    frame = leaderboard_frame(run).drop(columns="params")
+    table = {column: frame[column].to_numpy() for column in frame.columns}
+    digits = {column: 4 for column in frame.columns if column.endswith((" mean", " sem"))}
+    digits.update({"best iter": 1, "fit s": 2})
     board = run.search.leaderboard()
-    table = {"rank": board["rank"], "model": board["model"]}
-    digits = {}
-    metrics = [c[len("mean_test_") :] for c in board.columns if c.startswith("mean_test_")]
-    for metric in metrics:
-        for stat, label in (("mean", "mean"), ("sem", "sem")):
-            table[f"{metric} {label}"] = board[f"{stat}_test_{metric}"]
-            digits[f"{metric} {label}"] = 4
-    if "mean_best_iteration" in board:
-        table["best iter"] = board["mean_best_iteration"]
-        digits["best iter"] = 1
-    table["fit s"] = board["mean_fit_time"]
-    digits["fit s"] = 2
     for column in board.columns:
         if column.startswith("param_"):
             # Empty where the candidate's model has no such parameter.

@@ -43,7 +43,7 @@ from ._sklearn_compat import (
     _SubsampleMetaSplitter,
     _yields_constant_splits,
 )
-from ._spaces import _subspaces
+from ._spaces import _iteration_resource, _subspaces
 
 
 class HalvingMultiModelSearchCV(MultiModelSearchCV):
@@ -79,13 +79,19 @@ class HalvingMultiModelSearchCV(MultiModelSearchCV):
         The proportion of candidates kept after each round (``1 / factor``)
         and the growth of the resource. At least 2.
 
-    resource : 'n_samples', str or dict, default='n_samples'
+    resource : 'n_samples', 'auto', str or dict, default='n_samples'
         What grows from round to round. ``'n_samples'``: the rows of each
         fold. A parameter name (one estimator): that parameter, as in
         HalvingGridSearchCV. A dict ``{model name: parameter name}`` (several
         models): each named model's iteration parameter, for example
         ``{"hgb": "max_iter", "lgbm": "model__n_estimators"}``; its maximum is
         the value the model's estimator has; models left out use rows.
+        ``'auto'`` (several models): each model's declared iteration
+        parameter (``n_estimators`` for the LightGBM helpers, ``epochs`` for
+        the Keras helpers of :mod:`distsearch.models`, also as a Pipeline's
+        final step), else its ``n_estimators``, ``num_iterations`` or
+        ``epochs`` (never ``max_iter``: name it in a dict), when it is an int
+        the model does not search; rows for the others.
 
     max_resources : int or 'auto', default='auto'
         The resource of the last round, in rows (``'auto'``: all of them) or,
@@ -126,6 +132,9 @@ checkpoint, random_state, error_score, fit_timeout
         As in HalvingGridSearchCV.
     n_candidates_per_model_ : dict of str -> list of int
         Per model, its candidates in each round (several models).
+    resources_ : dict of str -> str
+        The models whose resource is a parameter, with that parameter (the
+        others grow by rows): ``resource`` resolved.
     cv_results_ : dict
         :class:`MultiModelSearchCV`'s, with ``iter`` (the round) and
         ``n_resources`` (the candidate's own resource in that round: rows or
@@ -170,7 +179,7 @@ checkpoint, random_state, error_score, fit_timeout
             None,
         ],
         "factor": [Interval(numbers.Real, 0, None, closed="neither")],
-        "resource": [str, dict],
+        "resource": [str, dict],  # 'n_samples', 'auto', a parameter or a dict
         "max_resources": [
             Interval(numbers.Integral, 0, None, closed="neither"),
             StrOptions({"auto"}),
@@ -262,6 +271,18 @@ checkpoint, random_state, error_score, fit_timeout
             resources = dict(self.resource)
         elif self.resource == "n_samples":
             resources = {}
+        elif self.resource == "auto":
+            if not self._multi_model:
+                raise ValueError(
+                    "resource='auto' is for a list of models; with one estimator "
+                    "give the parameter name (and max_resources) or 'n_samples'."
+                )
+            resources = {}
+            for model in models:
+                searched = {key for sub in _subspaces(model) for key in sub}
+                param = _iteration_resource(model.estimator, searched)
+                if param is not None:
+                    resources[model.name] = param
         else:
             resources = {name: self.resource for name in names}
         for model in models:
@@ -304,6 +325,7 @@ checkpoint, random_state, error_score, fit_timeout
                 "shuffle=False."
             )
         self._resource_params = self._resources()
+        self.resources_ = dict(self._resource_params)
         drop_in_param = not self._multi_model and self.resource != "n_samples"
         if self.n_candidates == self.min_resources == "exhaust":
             raise ValueError(

@@ -152,6 +152,10 @@ class _KerasModel:
     fixed class attributes below (scikeras lists ``__dict__`` as params).
     """
 
+    # The parameter that counts its iterations: what successive halving
+    # grows by default (HalvingMultiModelSearchCV's resource="auto").
+    _iteration_param = "epochs"
+
     # scikeras settings that are not parameters of these helpers.
     model = None
     build_fn = None

@@ -5,8 +5,9 @@
 - ``report.html``: all of the below on one self-contained page (see
   :mod:`distsearch._html`);
 - ``summary.txt``: the data set, the ranked leaderboard (mean and standard
-  error over the folds of every metric, best iterations, fit times), the best
-  candidate of each model, the model comparison (the winner against each
+  error over the folds of every metric, best iterations, fit times), the
+  rounds of a halving search (candidates and resource per round, per model),
+  the best candidate of each model, the model comparison (the winner against each
   other model's best, Nadeau-Bengio corrected), failed candidates with their
   errors, the held-out scores of the winner and of the ensemble, the final
   model, timings, backend, seed and library versions;
@@ -209,6 +210,31 @@ def _scores_text(scores):
     return ", ".join(f"{metric} = {value:.4f}" for metric, value in scores.items())
 
 
+def halving_rounds(search):
+    """The rounds of a halving search, one line each: candidates and resource per model.
+
+    Empty for any other search.
+    """
+    per_model = getattr(search, "n_candidates_per_model_", None)
+    if not per_model:
+        return []
+    results = search.cv_results_
+    iterations = np.asarray(results["iter"])
+    models = np.asarray(results["model"])
+    resources = np.asarray(results["n_resources"])
+    lines = []
+    for itr, n in enumerate(search.n_candidates_):
+        parts = []
+        for name, counts in per_model.items():
+            if counts[itr]:
+                resource = int(resources[(iterations == itr) & (models == name)][0])
+                param = search.resources_.get(name)
+                unit = "rows" if param is None else param.split("__")[-1]
+                parts.append(f"{name} {counts[itr]} ({resource} {unit})")
+        lines.append(f"halving round {itr}: {n} candidates: " + ", ".join(parts))
+    return lines
+
+
 def summary_text(run, timings):
     """The whole ``summary.txt``."""
     search = run.search
@@ -231,6 +257,14 @@ def summary_text(run, timings):
         "",
         leaderboard_text(run),
         "",
+    ]
+    rounds = halving_rounds(search)
+    if rounds:
+        lines += [
+            "Successive halving rounds (candidates per model and each one's resource per fit)"
+        ]
+        lines += [f"  {line.removeprefix('halving ')}" for line in rounds] + [""]
+    lines += [
         "Best candidate per model",
         _table_text(best_per_model(run)),
         "",

@@ -32,6 +32,38 @@ _ITERATION_PARAMS = ("n_estimators", "num_iterations", "max_iter", "epochs")
 _SIZE_PARAMS = frozenset(_ITERATION_PARAMS + ("num_leaves", "max_leaf_nodes"))
 
 
+def _iteration_resource(estimator, searched=()):
+    """The iteration parameter that halving grows for ``estimator``, or None.
+
+    The parameter the model declares (its class attribute
+    ``_iteration_param``, one of ``_ITERATION_PARAMS``: ``n_estimators`` for
+    the LightGBM helpers, ``epochs`` for the Keras helpers), else the first of
+    ``n_estimators``, ``num_iterations`` and ``epochs`` it has; never
+    ``max_iter``, which bounds a solver's convergence in most models. For a
+    Pipeline, its final step's, prefixed (``"model__n_estimators"``). None
+    when that parameter is not an int >= 1 on the estimator or is among the
+    ``searched`` parameter names.
+    """
+    prefix, final = "", estimator
+    while hasattr(final, "steps") and final.steps:
+        name, final = final.steps[-1]
+        prefix += f"{name}__"
+    declared = getattr(type(final), "_iteration_param", None)
+    if declared is not None and declared not in _ITERATION_PARAMS:
+        raise ValueError(
+            f"{type(final).__name__} declares _iteration_param={declared!r}; "
+            f"it must be one of {_ITERATION_PARAMS}."
+        )
+    params = estimator.get_params()
+    names = (declared,) if declared else tuple(p for p in _ITERATION_PARAMS if p != "max_iter")
+    for name in names:
+        key = prefix + name
+        value = params.get(key)
+        if isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 1:
+            return None if key in searched else key
+    return None
+
+
 class _Model(NamedTuple):
     """One model of a search: a name, an unfitted estimator and its space."""
 

@@ -80,7 +80,14 @@ from ._mlflow import check_mlflow, log_tournament, resolve_target
 from ._runs import options_record, record_finish, record_start
 from ._saved import MODEL_JSON, input_schema, required_packages, write_model_json
 from ._search import MultiModelSearchCV
-from ._spaces import _ITERATION_PARAMS, _check_models, _check_n_iter, _is_distribution, _subspaces
+from ._spaces import (
+    _ITERATION_PARAMS,
+    _check_models,
+    _check_n_iter,
+    _is_distribution,
+    _iteration_resource,
+    _subspaces,
+)
 from ._versions import versions
 
 # --quick: a smoke-test size for any config.
@@ -173,36 +180,18 @@ def _prefixed(space):
 def _halving_resources(pipelines):
     """``{model: 'model__<param>'}``: the iteration parameter each model halves.
 
-    The first length parameter (_LENGTH_PARAMS) the model has as an int and
-    does not search; models without one are halved on rows.
+    HalvingMultiModelSearchCV's ``resource='auto'`` choice
+    (:func:`distsearch._spaces._iteration_resource`: the parameter the model
+    declares, else its n_estimators / num_iterations / epochs, when it does
+    not search it), made here so that the log names it before the search.
     """
     resources = {}
     for name, pipeline, space in pipelines:
         searched = {key for sub in ([space] if isinstance(space, dict) else space) for key in sub}
-        params = pipeline.get_params()
-        for length in _LENGTH_PARAMS:
-            key = f"model__{length}"
-            value = params.get(key)
-            if key not in searched and isinstance(value, numbers.Integral) and value >= 1:
-                resources[name] = key
-                break
+        param = _iteration_resource(pipeline, searched)
+        if param is not None:
+            resources[name] = param
     return resources
-
-
-def _halving_rounds(search):
-    """The rounds of a halving search, one line each: candidates and resource per model."""
-    results = search.cv_results_
-    lines = []
-    for itr, n in enumerate(search.n_candidates_):
-        per_model = []
-        for name, counts in search.n_candidates_per_model_.items():
-            mine = (results["iter"] == itr) & (results["model"] == name)
-            if counts[itr]:
-                resource = int(np.asarray(results["n_resources"])[mine][0])
-                unit = "rows" if name not in search.resource else search.resource[name].split("__")[-1]
-                per_model.append(f"{name} {counts[itr]} ({resource} {unit})")
-        lines.append(f"halving round {itr}: {n} candidates: " + ", ".join(per_model))
-    return lines
 
 
 def _capped(value):
@@ -445,7 +434,7 @@ def run_tournament(
     ConfigError
         Before any fit, when the config or the data is invalid.
     """
-    from ._reports import console_text, fit_width, write_reports
+    from ._reports import console_text, fit_width, halving_rounds, write_reports
 
     started = time.perf_counter()
     timings = {}
@@ -590,7 +579,7 @@ def run_tournament(
             search.fit(X_train, y_train)
     timings["search (cross-validation and winner refit)"] = time.perf_counter() - tick
     if search_kind == "halving":
-        for line in _halving_rounds(search):
+        for line in halving_rounds(search):
             log(line)
     if search_kind == "optuna":
         states = [trial.state.name for trial in search.study_.trials]

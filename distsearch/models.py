@@ -13,6 +13,11 @@ test rows (and any held-out test set) are never used for stopping. The rows
 used are kept in ``validation_indices_`` (positions in the fit data), and the
 number of iterations kept in ``best_iteration_``.
 
+Iteration resource: each helper declares the parameter that counts its
+iterations (``n_estimators`` for LightGBM, ``epochs`` for Keras) in its class
+attribute ``_iteration_param``; successive halving grows it round by round
+with ``HalvingMultiModelSearchCV(resource="auto")``.
+
 Fixed-iteration protocol: a helper's ``fixed_iteration_params(n_iterations)``
 returns the parameters that make ``fit`` run exactly ``n_iterations``
 iterations on all the rows, without early stopping. With
@@ -152,6 +157,9 @@ class _LightGBMModel(BaseEstimator):
 
     # Checked by the searches and the tournament before any fit.
     _required_packages = (("lightgbm", "lightgbm"),)
+    # The parameter that counts its iterations: what successive halving
+    # grows by default (HalvingMultiModelSearchCV's resource="auto").
+    _iteration_param = "n_estimators"
 
     def __init__(
         self,

@@ -10,6 +10,7 @@ from sklearn.experimental import enable_halving_search_cv  # noqa: F401
 from sklearn.linear_model import Ridge
 from sklearn.model_selection import HalvingGridSearchCV, HalvingRandomSearchCV, KFold
 from sklearn.neighbors import KNeighborsRegressor
+from sklearn.pipeline import Pipeline
 from sklearn.tree import DecisionTreeClassifier
 
 from distsearch import HalvingMultiModelSearchCV
@@ -157,6 +158,34 @@ def test_one_dispatch_per_round_with_rows_and_iterations(multi, regression):
         assert ours["n_resources"][j] == theirs["n_resources"][i] == 37
         for k in range(3):
             assert ours[f"split{k}_test_score"][j] == theirs[f"split{k}_test_score"][i]
+
+
+class DeclaredHGB(HistGradientBoostingRegressor):
+    """A model that declares its iteration parameter, as distsearch's helpers do."""
+
+    _iteration_param = "max_iter"
+
+
+def test_auto_resource_declared_or_detected(regression):
+    from distsearch.models import LightGBMRegressor
+
+    from distsearch._spaces import _iteration_resource
+
+    assert _iteration_resource(Pipeline([("model", LightGBMRegressor())])) == "model__n_estimators"
+    models = [
+        ("ridge", Ridge(), {"alpha": [0.01, 1.0, 100.0]}),
+        ("hgb", DeclaredHGB(max_iter=8, random_state=0), {"learning_rate": [0.05, 0.3]}),
+        ("forest", RandomForestRegressor(n_estimators=4, random_state=0), {"max_depth": [2, 4]}),
+        # Declared but searched: rows.
+        ("hgb2", DeclaredHGB(random_state=0), {"max_iter": [3, 5]}),
+    ]
+    common = dict(cv=KFold(3), factor=2, random_state=0, n_jobs=1)
+    auto = HalvingMultiModelSearchCV(models, resource="auto", **common).fit(*regression)
+    assert auto.resources_ == {"hgb": "max_iter", "forest": "n_estimators"}
+    explicit = HalvingMultiModelSearchCV(models, resource=auto.resources_, **common)
+    assert_same_results(explicit.fit(*regression).cv_results_, auto.cv_results_)
+    with pytest.raises(ValueError, match="resource='auto' is for a list of models"):
+        HalvingMultiModelSearchCV(Ridge(), {"alpha": [1.0, 2.0]}, resource="auto").fit(*regression)
 
 
 def test_keep_model_best_keeps_every_model_to_that_round(regression):

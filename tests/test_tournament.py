@@ -499,9 +499,13 @@ contenders = [
     lines = []
     run = run_tournament(config, n_jobs=1, output=tmp_path / "out", progress=False, log=lines.append)
     search = run.search
-    assert search.resource == {"forest": "model__n_estimators"}
+    assert search.resource == search.resources_ == {"forest": "model__n_estimators"}
     assert search.n_candidates_ == [5, 2]
     rounds = [line for line in lines if line.startswith("halving round")]
     assert len(rounds) == 2
     assert rounds[0].startswith("halving round 0: 5 candidates: ridge 3 (")
     assert "forest 2 (3 n_estimators)" in rounds[0]
+    summary = (run.run_dir / "summary.txt").read_text()
+    assert "Successive halving rounds" in summary
+    for line in rounds:  # the summary has the log's rounds
+        assert "  " + line.removeprefix("halving ") + "\n" in summary

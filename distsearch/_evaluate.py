@@ -14,14 +14,12 @@ import faulthandler
 import multiprocessing
 import os
 import sys
-import threading
-import time
 
 from sklearn.base import clone
 
 from ._callbacks import _capture
 from ._fit import _fit_and_score
-from ._isolated import _run_alone
+from ._isolated import _exit_with_parent, _run_alone
 from ._prefix import _fit_and_score_shared
 from ._sklearn_compat import _MultimetricScorer, _num_samples
 
@@ -122,7 +120,7 @@ def _run_batch(shared, batch, round=None):
     """
     if round:
         shared = shared._replace(**round)
-    _exit_with_parent()
+    _exit_with_loky_parent()
     if getattr(batch, "rerun", False):  # an engines.Rerun
         return _run_alone(shared, batch, _evaluate_task, _failed_result)
     results = []
@@ -165,7 +163,7 @@ def _deadline(shared):
 _WATCHING_PARENT = False
 
 
-def _exit_with_parent():
+def _exit_with_loky_parent():
     """In a loky worker, start a thread that ends the process with its parent.
 
     loky's workers otherwise outlive a search killed with ``kill -9``: a
@@ -181,11 +179,4 @@ def _exit_with_parent():
     if not multiprocessing.current_process().name.startswith("LokyProcess"):
         return
     _WATCHING_PARENT = True
-    parent = os.getppid()
-
-    def watch():
-        while os.getppid() == parent:
-            time.sleep(1.0)
-        os._exit(1)
-
-    threading.Thread(target=watch, name="distsearch-parent", daemon=True).start()
+    _exit_with_parent()

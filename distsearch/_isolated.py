@@ -164,7 +164,11 @@ def _collect(folder, n_done, started, results):
 
 
 def _exit_with_parent():
-    """End this child when its worker is gone (not left to finish a batch alone)."""
+    """End this process when its parent is gone: a daemon thread polls ``os.getppid()``.
+
+    Used by the child that runs a batch alone (not left to finish it when its
+    worker is gone) and by loky workers (``_evaluate._exit_with_loky_parent``).
+    """
     parent = os.getppid()
 
     def watch():

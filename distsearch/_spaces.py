@@ -28,6 +28,11 @@ from ._seeding import derived_seed, int_seed
 # the tournament's --quick mode caps them.
 _ITERATION_PARAMS = ("n_estimators", "num_iterations", "max_iter", "epochs")
 
+# Those that size the model (trees, rounds, epochs): what halving grows and
+# --quick caps. Not max_iter, which for most models bounds a solver's
+# convergence rather than sizing the model.
+_LENGTH_PARAMS = tuple(p for p in _ITERATION_PARAMS if p != "max_iter")
+
 # Parameters that size each iteration (tree leaves); they enter the cost too.
 _SIZE_PARAMS = frozenset(_ITERATION_PARAMS + ("num_leaves", "max_leaf_nodes"))
 
@@ -55,7 +60,7 @@ def _iteration_resource(estimator, searched=()):
             f"it must be one of {_ITERATION_PARAMS}."
         )
     params = estimator.get_params()
-    names = (declared,) if declared else tuple(p for p in _ITERATION_PARAMS if p != "max_iter")
+    names = (declared,) if declared else _LENGTH_PARAMS
     for name in names:
         key = prefix + name
         value = params.get(key)

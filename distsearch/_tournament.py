@@ -81,7 +81,7 @@ from ._runs import options_record, record_finish, record_start
 from ._saved import MODEL_JSON, input_schema, required_packages, write_model_json
 from ._search import MultiModelSearchCV
 from ._spaces import (
-    _ITERATION_PARAMS,
+    _LENGTH_PARAMS,
     _check_models,
     _check_n_iter,
     _is_distribution,
@@ -95,9 +95,6 @@ QUICK_ROWS = 300
 QUICK_SPLITS = 3
 QUICK_CANDIDATES = 2
 QUICK_LENGTH = 20  # cap on n_estimators / epochs
-# The iteration parameters --quick caps; not max_iter, which for most
-# models bounds a solver's convergence rather than sizing the model.
-_LENGTH_PARAMS = tuple(p for p in _ITERATION_PARAMS if p != "max_iter")
 
 _VERSIONED = (
     "distsearch",

@@ -207,7 +207,7 @@ class _TaskQueue:
                 self._first.append((index, plan))
 
     def __len__(self):
-        """The number of tasks not handed out yet."""
+        """The number of tasks not handed out yet (not counting those held back)."""
         return self._n_left
 
     def _rate(self, model_idx):

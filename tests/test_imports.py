@@ -185,3 +185,19 @@ def test_private_scikit_learn_names_come_from_the_compatibility_module_only():
         for line, name in _private_sklearn_imports(ast.parse(path.read_text()))
     )
     assert elsewhere == []
+
+
+def test_the_application_uses_only_the_public_attributes_of_a_search():
+    # No ``search._models()`` and the like: a fitted search is read through
+    # its public attributes and methods (cv_results_, leaderboard(), ...).
+    private = []
+    for module in sorted(APPLICATION):
+        path = PACKAGE / f"{module.rpartition('.')[2]}.py"
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not (isinstance(node, ast.Attribute) and node.attr.startswith("_")):
+                continue
+            owner = node.value
+            name = owner.id if isinstance(owner, ast.Name) else getattr(owner, "attr", None)
+            if name == "search" and not node.attr.startswith("__"):
+                private.append((module, node.lineno, node.attr))
+    assert private == []

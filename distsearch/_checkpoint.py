@@ -473,6 +473,12 @@ class _Checkpoint:
             pass
         return None
 
+    def n_saved(self):
+        """How many of the tasks have a record in the folder (0 without one)."""
+        if self.folder is None:
+            return 0
+        return sum(os.path.exists(self._path(index)) for index in range(len(self._keys)))
+
     def save(self, index, result):
         """Record task ``index``'s result atomically (failed fits are skipped).
 

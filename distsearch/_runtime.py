@@ -45,6 +45,7 @@ from ._callbacks import (
     _propagates,
 )
 from ._checkpoint import _Checkpoint
+from .engines import ClusterLost
 from ._dispatch import _Session
 from ._fit import _exception_text
 from ._prefix import _shared_prefixes
@@ -344,16 +345,20 @@ class _Runtime:
             tasks, todo, shared, self._session.n_slots, self._session.release
         ) as plans:
             queue.run_first(plans)
-            for index, result in self._session.run(queue, round, self.retried):
-                messages = result.pop("callback_messages", [])
-                out[index] = result
-                store.save(index, result)
-                self._progress.update(offset + index // n_splits, result)
-                self._callbacks(contexts, round, index, tasks, messages)
-                n_stopped = len(stopped)
-                tell(index, result)
-                for cand_idx in list(stopped)[n_stopped:]:
-                    self._progress.drop(queue.cancel(cand_idx, stopped[cand_idx]))
+            try:
+                for index, result in self._session.run(queue, round, self.retried):
+                    messages = result.pop("callback_messages", [])
+                    out[index] = result
+                    store.save(index, result)
+                    self._progress.update(offset + index // n_splits, result)
+                    self._callbacks(contexts, round, index, tasks, messages)
+                    n_stopped = len(stopped)
+                    tell(index, result)
+                    for cand_idx in list(stopped)[n_stopped:]:
+                        self._progress.drop(queue.cancel(cand_idx, stopped[cand_idx]))
+            except ClusterLost as exc:
+                exc.args = (f"{exc.args[0]} {_how_to_resume(store, len(tasks))}",)
+                raise
         self._rates = queue.rates()
         if sharding is not None:
             sharding.after_run(store, out)  # a shard's fit ends here
@@ -434,6 +439,20 @@ class _Runtime:
             _best_iteration_columns(self.best_iterations, n_candidates, self.n_splits)
         )
         return results
+
+
+def _how_to_resume(store, n_tasks):
+    """What a search stopped by a lost cluster tells about its finished fits."""
+    if store.folder is None:
+        return (
+            "The fits finished so far are lost with it (no checkpoint= was set: "
+            "set one to keep them across a lost cluster)."
+        )
+    return (
+        f"{store.n_saved()} of the {n_tasks} fits of this round are saved in "
+        f"checkpoint={store.folder!r}: once the cluster is back, rerun the same "
+        "search with the same checkpoint to resume from them."
+    )
 
 
 def _not_run(result, n_test_samples):

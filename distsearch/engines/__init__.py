@@ -21,7 +21,7 @@ built-in engines :class:`JoblibEngine`, :class:`DaskEngine`,
 
 import importlib
 
-from ._base import Engine, FuturesEngine, Rerun, WorkerLost
+from ._base import ClusterLost, Engine, FuturesEngine, Rerun, WorkerLost, check_reachable
 
 # name -> (class or "module:Class", keyword arguments of from_search).
 _REGISTRY = {
@@ -44,6 +44,8 @@ __all__ = [
     "FuturesEngine",
     "WorkerLost",
     "Rerun",
+    "ClusterLost",
+    "check_reachable",
     "register_engine",
     "engine_names",
     "get_engine",

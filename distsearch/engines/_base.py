@@ -99,6 +99,95 @@ class Rerun(list):
         return Rerun, (list(self),)
 
 
+class ClusterLost(ConnectionError):
+    """The cluster does not answer, or went away during the search.
+
+    Raised by an engine when nothing answers at its address within its
+    connect timeout, or when its scheduler (dask) or head (ray) goes away
+    while a search runs: the work in flight is lost with it, so the search
+    stops at once rather than wait. The search adds to the message how many
+    finished fits its checkpoint holds and how to resume from them.
+
+    Parameters
+    ----------
+    message : str
+        What happened, naming the address.
+    address : str or None, default=None
+        The cluster's address.
+
+    Examples
+    --------
+    >>> from distsearch.engines import ClusterLost
+    >>> error = ClusterLost("the dask scheduler at tcp://10.0.0.1:8786 went away",
+    ...                     address="tcp://10.0.0.1:8786")
+    >>> isinstance(error, ConnectionError), error.address
+    (True, 'tcp://10.0.0.1:8786')
+    """
+
+    def __init__(self, message, address=None):
+        super().__init__(message)
+        self.address = address
+
+
+def check_reachable(address, timeout, what):
+    """Raise :class:`ClusterLost` at once when nothing listens at ``address``.
+
+    ``address`` is ``host:port`` with an optional scheme (``tcp://``,
+    ``tls://``, ``ray://``); one TCP connection is tried, for at most
+    ``timeout`` seconds, so that a dead address fails in that time rather
+    than a client library's own retries. Other schemes (an in-process or UCX
+    address, ray's ``"auto"``) are left to the engine.
+
+    Parameters
+    ----------
+    address : str
+        ``[scheme://]host:port``.
+    timeout : float
+        Seconds to wait for the connection.
+    what : str
+        What should answer there (``"dask scheduler"``), for the messages.
+
+    Raises
+    ------
+    ValueError
+        When ``address`` is not ``host:port`` with an integer port.
+    ClusterLost
+        When the connection is refused or not answered within ``timeout``.
+
+    Examples
+    --------
+    >>> from distsearch.engines import check_reachable
+    >>> check_reachable("tcp://127.0.0.1:1", 2.0, "dask scheduler")
+    Traceback (most recent call last):
+    ...
+    distsearch.engines._base.ClusterLost: No dask scheduler answers at tcp://127.0.0.1:1 (Connection refused, timeout=2.0 s): start it first, or check the address.
+    """
+    import socket
+
+    scheme, _, rest = address.rpartition("://")
+    if scheme not in ("", "tcp", "tls", "ray"):
+        return
+    host, _, port = rest.partition("/")[0].rpartition(":")
+    try:
+        port = int(port)
+    except ValueError:
+        port = None
+    if not host or port is None or not 0 < port < 65536:
+        raise ValueError(
+            f"address={address!r} is not a {what} address: expected "
+            "[scheme://]host:port, e.g. 'tcp://10.0.0.1:8786'."
+        )
+    try:
+        socket.create_connection((host.strip("[]"), port), timeout=timeout).close()
+    except OSError as exc:
+        raise ClusterLost(
+            f"No {what} answers at {address} "
+            f"({exc.strerror or type(exc).__name__}, timeout={timeout} s): "
+            "start it first, or check the address.",
+            address=address,
+        ) from None
+
+
 class Engine(ABC):
     """Base class of the engines that run a search's fits.
 

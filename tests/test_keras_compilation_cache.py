@@ -1,14 +1,11 @@
 """The Keras helpers' JAX compilation cache (see ``distsearch/_keras.py``).
 
-The cache is per process, set at its first Keras fit: this process has
-it (no test sets a cache of its own); a fresh process with the cache
-switched off gives the numbers to compare with.
+The cache is per process, set at the first Keras fit; no test sets a JAX
+cache of its own, so this process has the helpers' cache.
 """
 
-import json
+import logging
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,47 +16,60 @@ pytestmark = pytest.mark.filterwarnings(
 )
 
 
-FITS = """
-import numpy as np
-import pytest
+def _fit_predict(X, y, rows):
+    from distsearch.models import KerasRegressor
 
-pytestmark = pytest.mark.filterwarnings(
-    "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning"
-)
-from distsearch.models import KerasRegressor
-
-rng = np.random.RandomState(0)
-X = rng.randn(60, 4)
-y = 10 * X[:, 0] + rng.randn(60)
-predictions = []
-for fold in range(2):  # the same network on rows of the same shape
-    rows = np.arange(fold, fold + 50)
-    model = KerasRegressor(hidden_layer_sizes=(5,), epochs=3, patience=2, random_state=fold)
-    predictions.append(model.fit(X[rows], y[rows]).predict(X[:10]).tolist())
-"""
+    # A width and row count no other test uses: its steps are not in the cache yet.
+    model = KerasRegressor(hidden_layer_sizes=(7,), epochs=3, patience=2, random_state=0)
+    return model.fit(X[rows], y[rows]).predict(X[:10])
 
 
-def test_identical_keras_steps_compile_once_per_process_with_the_same_numbers():
+def test_identical_keras_steps_compile_once_per_process_with_the_same_numbers(caplog):
     import jax
 
     from distsearch import _keras
 
-    namespace = {}
-    exec(FITS, namespace)
-    # A private folder, set as JAX's cache, holding the compiled steps.
+    rng = np.random.RandomState(0)
+    X = rng.randn(60, 3)
+    y = 10 * X[:, 0] + rng.randn(60)
+    _fit_predict(X, y, np.arange(5))  # the first fit turns the cache on
     folder = _keras._COMPILATION_CACHE
     assert Path(folder).name.startswith("distsearch-jax-")
     assert jax.config.jax_compilation_cache_dir == folder
-    assert os.listdir(folder)
-    # The user's choice is kept (here: the cache off), and the fits give the same numbers.
-    script = FITS + (
-        "import json, jax\nfrom distsearch import _keras\n"
-        "print(json.dumps([_keras._COMPILATION_CACHE, jax.config.jax_compilation_cache_dir, predictions]))"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=True,
-        env={**os.environ, "KERAS_BACKEND": "jax", "JAX_ENABLE_COMPILATION_CACHE": "false"},
-    )
-    own, config, predictions = json.loads(done.stdout.strip().splitlines()[-1])
-    assert own == "" and config is None
-    np.testing.assert_array_equal(namespace["predictions"], predictions)
+    before = set(os.listdir(folder))
+    compiled = _fit_predict(X, y, np.arange(53))
+    after = set(os.listdir(folder))
+    assert after > before  # compiled and written
+    # The same network on rows of the same shape (the next fold): nothing
+    # compiled again, and the steps read back give the same numbers.
+    with caplog.at_level(logging.DEBUG, logger="jax._src.compiler"):
+        cached = _fit_predict(X, y, np.arange(53))
+    hits = [r.getMessage() for r in caplog.records if "compilation cache hit" in r.getMessage()]
+    assert any("'jit_train_step'" in hit for hit in hits), hits
+    assert set(os.listdir(folder)) == after
+    np.testing.assert_array_equal(compiled, cached)
+
+
+def test_a_compilation_cache_of_the_users_own_is_kept(monkeypatch):
+    import jax
+
+    from distsearch import _keras
+
+    _keras._cache_compilations()
+    monkeypatch.setattr(_keras, "_COMPILATION_CACHE", None)  # as in a fresh process
+    enabled = jax.config.jax_enable_compilation_cache
+    folder = jax.config.jax_compilation_cache_dir
+    try:
+        jax.config.update("jax_enable_compilation_cache", False)
+        _keras._cache_compilations()
+        assert _keras._COMPILATION_CACHE == "" and jax.config.jax_compilation_cache_dir == folder
+    finally:
+        jax.config.update("jax_enable_compilation_cache", enabled)
+    monkeypatch.setattr(_keras, "_COMPILATION_CACHE", None)
+    own = "/nonexistent/own-cache"
+    try:
+        jax.config.update("jax_compilation_cache_dir", own)
+        _keras._cache_compilations()
+        assert _keras._COMPILATION_CACHE == "" and jax.config.jax_compilation_cache_dir == own
+    finally:
+        jax.config.update("jax_compilation_cache_dir", folder)

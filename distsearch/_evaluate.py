@@ -14,6 +14,8 @@ import faulthandler
 import multiprocessing
 import os
 import sys
+import threading
+import time
 
 from sklearn.base import clone
 
@@ -142,10 +144,33 @@ def _deadline(shared):
     (:mod:`distsearch._isolated`), which stops the fit at the same deadline
     and records it as failed ("fit_timeout exceeded"). Never in the
     search's own process (threads, ``n_jobs=1``), which the search refuses
-    with ``fit_timeout`` before any fit.
+    with ``fit_timeout`` before any fit. A worker running several tasks at
+    once (a dask worker with several threads) arms the one timer of the
+    process for the earliest deadline of its running fits.
     """
     if shared.fit_timeout is None or os.getpid() == shared.driver_pid:
         yield
+        return
+    key = object()
+    with _DEADLINES_LOCK:
+        _DEADLINES[key] = time.monotonic() + shared.fit_timeout
+        _arm()
+    try:
+        yield
+    finally:
+        with _DEADLINES_LOCK:
+            del _DEADLINES[key]
+            _arm()
+
+
+_DEADLINES = {}  # one entry per fit running in this process under fit_timeout
+_DEADLINES_LOCK = threading.Lock()
+
+
+def _arm():
+    """Set the process's faulthandler timer to the earliest deadline (or none)."""
+    faulthandler.cancel_dump_traceback_later()
+    if not _DEADLINES:
         return
     try:
         file = sys.stderr if sys.stderr is not None and sys.stderr.fileno() >= 0 else None
@@ -153,11 +178,8 @@ def _deadline(shared):
         file = None
     if file is None:
         file = sys.__stderr__ or open(os.devnull, "w")  # noqa: SIM115 (kept by faulthandler)
-    faulthandler.dump_traceback_later(shared.fit_timeout, exit=True, file=file)
-    try:
-        yield
-    finally:
-        faulthandler.cancel_dump_traceback_later()
+    seconds = max(0.001, min(_DEADLINES.values()) - time.monotonic())
+    faulthandler.dump_traceback_later(seconds, exit=True, file=file)
 
 
 _WATCHING_PARENT = False

@@ -188,6 +188,10 @@ def test_cli_shards_and_collect_equal_one_tournament(tmp_path, capsys):
         (["--shard", "0/2", "--collect", "--store", "s"], "collect", "not both"),
         (["--shard", "3/2", "--store", "s"], "shard", "shard must be (i, n)"),
         (["--store", "s"], "store", "a store is for --shard or --collect"),
+        (["--search", "halving", "--shard", "0/2", "--store", "s"], "shard",
+         "the halving search chooses each round from the scores so far"),
+        (["--search", "optuna", "--collect", "--store", "s"], "collect",
+         "the optuna search chooses each round from the scores so far"),
     ],
 )
 def test_bad_shard_options_fail_before_the_run(tmp_path, capsys, args, key, expected):
@@ -227,3 +231,19 @@ def test_metaflow_flow_runs_and_equals_an_in_process_tournament(tmp_path):
     pd.testing.assert_frame_equal(results_frame(flow_run), results_frame(one.run_dir))
     assert f"winner {one.search.best_model_name_} {one.search.best_params_}" in done.stdout + done.stderr
     assert (flow_run / "model.joblib").exists()
+
+
+@pytest.mark.parametrize("search", ["HalvingMultiModelSearchCV", "OptunaMultiModelSearchCV"])
+def test_adaptive_searches_refuse_to_shard_before_any_fit(search, tmp_path):
+    """Their next round depends on the scores so far: no shard can run it alone."""
+    import distsearch
+
+    X, y = make_regression(n_samples=60, n_features=3, random_state=0)
+    kwargs = {"n_trials": 4} if search.startswith("Optuna") else {}
+    estimator = getattr(distsearch, search)(Ridge(), {"alpha": [0.1, 1.0, 10.0, 100.0]}, cv=2, **kwargs)
+    reason = f"{search}: sharding serves the exhaustive and random searches (one round of candidates)"
+    with pytest.raises(ValueError, match=reason.replace("(", r"\(").replace(")", r"\)")):
+        estimator.fit_shard(X, y, shard=(0, 2), store=str(tmp_path / "store"))
+    with pytest.raises(ValueError, match="an adaptive search"):
+        estimator.collect(X, y, store=str(tmp_path / "store"))
+    assert not (tmp_path / "store").exists() and not hasattr(estimator, "cv_results_")

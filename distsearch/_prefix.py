@@ -30,8 +30,11 @@ only. Every key of a search's round starts with a namespace of its own;
 when the round ends its outputs are dropped from the memory of the process
 running the search and, through the engine
 (:meth:`distsearch.engines.Engine.on_every_worker`), of every worker the
-engine can reach (dask workers; threads share the search's memory; a local
-ray or Spark started by the search ends with it). Sharing is skipped, and the pipeline fitted whole, for: anything but a
+engine can reach (dask workers, loky workers, Spark's Python workers; threads
+share the search's memory). The workers of a ray the search started or
+joined at an ``address`` end with the search's ray job; only a ray that the
+user initialized keeps its workers, and their cache (bounded as above), until
+it shuts down. Sharing is skipped, and the pipeline fitted whole, for: anything but a
 plain ``Pipeline``; pipelines with ``memory`` or ``transform_input``; pairwise
 steps; metadata routing; fit parameters addressed to a prefix step (the steps
 before the first such step are still shared); a ``scoring`` callable that is

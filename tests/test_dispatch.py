@@ -424,11 +424,80 @@ def test_ray_cluster_address_identical(data, reference):
         search = _search(backend="ray", address=address).fit(*data)
         assert not ray.is_initialized()  # the connection fit made is closed
         node = _children(head) | {head}
-        # The node's workers ran the batches (ray marks each task in its log).
+        # The node's workers ran the batches (ray marks each task in its log,
+        # worker-<id>-<job>-<pid>.out).
         logs = Path(temp_dir).glob("session_*/logs/worker-*.out")
-        assert any(":task_name:_run_batch" in log.read_text() for log in logs)
+        ran = {int(log.stem.rsplit("-", 1)[1]) for log in logs if ":task_name:_run_batch" in log.read_text()}
+        assert ran
+        # They ended with the search's job (and its cached prefixes with
+        # them) while the cluster runs on.
+        assert _wait_gone(ran) == []
+        assert _alive(head)
     assert_same_search(search, reference, data[0])
     assert _wait_gone(node) == []
+
+
+def _free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.parametrize("scheme", ["", "ray://"])
+def test_ray_address_with_nothing_behind_it_errors_within_the_timeout(scheme, data):
+    from distsearch.engines import ClusterLost, RayEngine
+
+    address = f"{scheme}127.0.0.1:{_free_port()}"  # nothing listens there
+    with pytest.raises(ClusterLost, match=f"No ray cluster answers at {address} .*timeout=1"):
+        _search(backend=RayEngine(address, timeout=1)).fit(*data)
+    assert not ray.is_initialized()
+
+
+@pytest.mark.parametrize("timeout", [0, -1.0, float("inf"), float("nan"), "10", None, True])
+def test_ray_timeout_must_be_positive_seconds(timeout):
+    from distsearch.engines import RayEngine
+
+    with pytest.raises(ValueError, match=f"timeout={timeout!r} must be a positive"):
+        RayEngine("127.0.0.1:6379", timeout=timeout)
+
+
+def test_ray_head_lost_mid_search_stops_with_an_error_then_resumes(tmp_path, data):
+    """The head of a joined cluster killed mid-search: ClusterLost naming its
+    address within seconds (ray alone ends the process after 60 s); the fits
+    finished before are in the checkpoint and a rerun reuses them."""
+    from distsearch.engines import ClusterLost, RayEngine
+
+    fits, checkpoint = tmp_path / "fits", tmp_path / "checkpoint"
+    fits.mkdir()
+    search = MultiModelSearchCV(
+        SlowRidge(delay=0.2, log_dir=str(fits)),
+        {"alpha": [float(a) for a in range(1, 9)]},
+        cv=3,
+        checkpoint=checkpoint,
+    )
+    with _ray_head() as (address, head, temp_dir):
+
+        def kill_head_after_some_fits():
+            while len(list(fits.iterdir())) < 4:
+                time.sleep(0.05)
+            os.killpg(head, signal.SIGKILL)  # the node's session: gcs, raylet, workers
+
+        killer = threading.Thread(target=kill_head_after_some_fits, daemon=True)
+        killer.start()
+        with pytest.raises(ClusterLost, match=f"ray cluster at {address} stopped answering") as info:
+            search.set_params(backend=RayEngine(address, timeout=2)).fit(*data)
+        killer.join()
+    assert info.value.address == address
+    assert not ray.is_initialized()
+    saved = len(list(checkpoint.glob("*.json")))
+    assert 1 <= saved < 24
+    assert f"{saved} of the 24 fits of this round are saved" in str(info.value)
+    before = len(list(fits.iterdir()))
+    resumed = search.set_params(backend=None, n_jobs=None).fit(*data)
+    # Only the fits not in the checkpoint ran again (and the best's refit).
+    assert len(list(fits.iterdir())) - before == 24 - saved + 1
+    reference = MultiModelSearchCV(SlowRidge(), {"alpha": [float(a) for a in range(1, 9)]}, cv=3).fit(*data)
+    assert_same_search(resumed, reference, data[0])
 
 
 @pytest.fixture(scope="module")

@@ -5,9 +5,48 @@ local ray; a connection or local ray made here is shut down on close. Tasks
 are submitted with ``max_retries=0`` and resubmitted by
 :class:`~distsearch.engines.FuturesEngine` on worker, node or object loss, so
 that every retry is counted.
+
+A cluster that does not answer is an error, never a hang: before joining an
+``address``, the engine checks that it accepts a connection within
+``timeout`` seconds (:func:`~distsearch.engines.check_reachable`; ray's own
+connection retries last minutes); during the search, whenever no batch has finished for a second,
+it checks that the cluster's address (its head's GCS, or the ray client
+server of a ``ray://`` address) still accepts connections, and stops the
+search with :class:`~distsearch.engines.ClusterLost` (naming the address) once
+it has not for ``timeout`` seconds. A batch lost while the head does not
+answer is not retried (it would be lost again): the head's loss is the error.
+(ray itself only notices a lost head after 60 s, and then ends the process.)
 """
 
-from ._base import FuturesEngine, WorkerLost
+import math
+import socket
+import time
+
+from ._base import ClusterLost, FuturesEngine, WorkerLost, check_reachable
+
+# Seconds between two checks that the head answers, while no batch finishes.
+_POLL = 1.0
+
+
+def _host_port(address):
+    """``(host, port)`` of a ray address (``host:port`` or ``ray://host:port``).
+
+    None for addresses ray resolves itself (``"auto"``, ``"local"``).
+    """
+    rest = address.split("://", 1)[1] if "://" in address else address
+    host, sep, port = rest.rpartition(":")
+    if not sep or not port.isdigit():
+        return None
+    return host.strip("[]"), int(port)
+
+
+def _answers(host_port, timeout):
+    """Whether ``host_port`` accepts a TCP connection within ``timeout`` s."""
+    try:
+        socket.create_connection(host_port, timeout=timeout).close()
+    except OSError:
+        return False
+    return True
 
 
 class RayEngine(FuturesEngine):
@@ -25,23 +64,48 @@ class RayEngine(FuturesEngine):
         the CPU a batch needs is ``num_cpus_per_task``.
     num_cpus_per_task : float, default=1
         CPUs each batch holds while it runs.
+    timeout : float, default=10
+        Seconds the cluster's address may take to accept a connection when
+        joining it, and may go without accepting one during the search,
+        before the search stops with :class:`~distsearch.engines.ClusterLost`
+        naming the address.
+
+    Raises
+    ------
+    distsearch.engines.ClusterLost
+        From :meth:`open` when ``address`` does not answer within
+        ``timeout``; from :meth:`run` when the cluster stops answering for
+        ``timeout`` seconds (its head gone).
 
     Examples
     --------
     >>> from distsearch.engines import RayEngine
     >>> RayEngine(num_cpus=2)
-    RayEngine(address=None, num_cpus=2, resources=None)
+    RayEngine(address=None, num_cpus=2, resources=None, timeout=10.0)
+    >>> RayEngine(address="10.0.0.1:6379", timeout=0)
+    Traceback (most recent call last):
+    ...
+    ValueError: timeout=0 must be a positive number of seconds.
     """
 
     name = "ray"
     requires = ("ray",)
     extra = "ray"
 
-    def __init__(self, address=None, num_cpus=None, resources=None, num_cpus_per_task=1):
+    def __init__(
+        self, address=None, num_cpus=None, resources=None, num_cpus_per_task=1, timeout=10.0
+    ):
+        if (
+            isinstance(timeout, bool)
+            or not isinstance(timeout, (int, float))
+            or not 0 < timeout < math.inf
+        ):
+            raise ValueError(f"timeout={timeout!r} must be a positive number of seconds.")
         self.address = address
         self.num_cpus = num_cpus
         self.resources = resources
         self.num_cpus_per_task = num_cpus_per_task
+        self.timeout = float(timeout)
         self._started = False
 
     @classmethod
@@ -53,7 +117,24 @@ class RayEngine(FuturesEngine):
     def __repr__(self):
         return (
             f"RayEngine(address={self.address!r}, num_cpus={self.num_cpus!r}, "
-            f"resources={self.resources!r})"
+            f"resources={self.resources!r}, timeout={self.timeout!r})"
+        )
+
+    def _answers_within_timeout(self):
+        """Whether the head answers within :attr:`timeout` (tried each second)."""
+        deadline = time.monotonic() + self.timeout
+        while not _answers(self._head, _POLL):
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.2)
+        return True
+
+    def _lost(self):
+        return ClusterLost(
+            f"The ray cluster at {self._where} stopped answering: no connection "
+            f"accepted for {self.timeout:g} s during the search "
+            "(RayEngine(timeout=...) sets how long to wait).",
+            address=self._where,
         )
 
     def open(self, function, bundle):
@@ -71,9 +152,12 @@ class RayEngine(FuturesEngine):
             ray.init(num_cpus=self.num_cpus, include_dashboard=False)
             self._started = True
         else:
+            if _host_port(self.address) is not None:  # not "auto" or "local"
+                check_reachable(self.address, self.timeout, "ray cluster")
             ray.init(address=self.address)
             self._started = True
         try:
+            self._head = self._head_address()
             cpus = ray.cluster_resources().get("CPU", 1)
             self.n_slots = max(1, int(cpus // self.num_cpus_per_task))
             self._bundle = ray.put(bundle)
@@ -85,7 +169,7 @@ class RayEngine(FuturesEngine):
                 resources=self.resources,
             )(function)
             exc = ray.exceptions
-            self._lost = (
+            self._lost_errors = (
                 exc.WorkerCrashedError,
                 exc.NodeDiedError,
                 exc.ObjectLostError,
@@ -96,6 +180,30 @@ class RayEngine(FuturesEngine):
             self.close()
             raise
 
+    def _head_address(self):
+        """The ``(host, port)`` that answers while the cluster is up, or None."""
+        ray = self._ray
+        if self.address is not None and self.address.startswith("ray://"):
+            address = self.address  # the client server; the GCS is not ours to see
+        else:
+            try:
+                address = ray.get_runtime_context().gcs_address
+            except Exception:  # no GCS address to check (e.g. a ray client)
+                return None
+        named = self.address is not None and _host_port(self.address) is not None
+        self._where = self.address if named else address
+        self._answered = time.monotonic()
+        return _host_port(address)
+
+    def _check_head(self):
+        """Raise :class:`ClusterLost` once the head has not answered for ``timeout`` s."""
+        if self._head is None:
+            return
+        if _answers(self._head, _POLL):
+            self._answered = time.monotonic()
+        elif time.monotonic() - self._answered >= self.timeout:
+            raise self._lost()
+
     def share(self, extra):
         return None if extra is None else self._ray.put(extra)
 
@@ -103,8 +211,12 @@ class RayEngine(FuturesEngine):
         return self._run.remote(self._bundle, batch, extra)
 
     def wait(self, futures):
-        [ready], _ = self._ray.wait(futures, num_returns=1)
-        return ready
+        while True:
+            ready, _ = self._ray.wait(futures, num_returns=1, timeout=_POLL)
+            if ready:
+                self._answered = time.monotonic()  # a batch ended: the cluster is up
+                return ready[0]
+            self._check_head()
 
     def result(self, ref):
         try:
@@ -114,7 +226,9 @@ class RayEngine(FuturesEngine):
             if isinstance(exc.cause, Exception):
                 raise exc.cause from None
             raise
-        except self._lost as exc:
+        except self._lost_errors as exc:
+            if self._head is not None and not self._answers_within_timeout():
+                raise self._lost() from None
             raise WorkerLost(str(exc)) from exc
 
     def cancel(self, refs):

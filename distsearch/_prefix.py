@@ -30,11 +30,12 @@ only. Every key of a search's round starts with a namespace of its own;
 when the round ends its outputs are dropped from the memory of the process
 running the search and, through the engine
 (:meth:`distsearch.engines.Engine.on_every_worker`), of every worker the
-engine can reach (dask workers, loky workers, Spark's Python workers; threads
-share the search's memory). The workers of a ray the search started or
-joined at an ``address`` end with the search's ray job; only a ray that the
-user initialized keeps its workers, and their cache (bounded as above), until
-it shuts down. Sharing is skipped, and the pipeline fitted whole, for: anything but a
+engine can reach (dask workers, loky workers, Spark's Python workers, the
+workers of a ray on this machine; threads share the search's memory). The
+workers of a ray cluster joined at an ``address`` end with the search's ray
+job; only the workers on other machines of a ray cluster that the user
+joined (``ray.init``) keep their cache (bounded as above) until it shuts
+down. Sharing is skipped, and the pipeline fitted whole, for: anything but a
 plain ``Pipeline``; pipelines with ``memory`` or ``transform_input``; pairwise
 steps; metadata routing; fit parameters addressed to a prefix step (the steps
 before the first such step are still shared); a ``scoring`` callable that is

@@ -513,6 +513,36 @@ def test_ray_running_identical(ray_running, data, reference):
     assert ray.is_initialized()  # a ray the user started stays up
 
 
+def test_ray_workers_free_shared_prefixes_when_the_search_ends(ray_running, tmp_path):
+    from distsearch._prefix import _cached_bytes
+    from distsearch.engines import RayEngine
+    from distsearch.engines._joblib import _on_this_worker
+
+    call = ray.remote(max_retries=0, num_cpus=1)(_on_this_worker)
+
+    def cached(folder):  # {worker pid: bytes it caches}, one call per CPU
+        os.makedirs(folder)
+        return dict(ray.get([call.remote(str(folder), 2, _cached_bytes, ()) for _ in range(2)]))
+
+    class Probe(RayEngine):
+        def on_every_worker(self, function, *args):
+            self.held = cached(tmp_path / "before")
+            self.reached = super().on_every_worker(function, *args)
+            return self.reached
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(3000, 20))
+    y = X[:, 0] + rng.normal(size=len(X))
+    models = [("scaled", make_pipeline(StandardScaler(), Ridge()), {"ridge__alpha": [0.1, 1.0, 10.0]})]
+    probe = Probe()
+    MultiModelSearchCV(models, cv=3, backend=probe).fit(X, y)
+    assert probe.reached and len(probe.held) == 2
+    assert sum(probe.held.values()) >= X.nbytes  # the scaled folds were kept...
+    after = cached(tmp_path / "after")
+    assert after.keys() == probe.held.keys()  # the same workers...
+    assert sum(after.values()) == 0  # ...dropped them when the search ended
+
+
 def test_ray_address_with_running_ray_raises(ray_running, data):
     with pytest.raises(ValueError, match="ray is already initialized"):
         _search(backend="ray", address="auto").fit(*data)

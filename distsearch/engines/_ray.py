@@ -9,13 +9,20 @@ that every retry is counted.
 A cluster that does not answer is an error, never a hang: before joining an
 ``address``, the engine checks that it accepts a connection within
 ``timeout`` seconds (:func:`~distsearch.engines.check_reachable`; ray's own
-connection retries last minutes); during the search, whenever no batch has finished for a second,
-it checks that the cluster's address (its head's GCS, or the ray client
-server of a ``ray://`` address) still accepts connections, and stops the
-search with :class:`~distsearch.engines.ClusterLost` (naming the address) once
-it has not for ``timeout`` seconds. A batch lost while the head does not
-answer is not retried (it would be lost again): the head's loss is the error.
-(ray itself only notices a lost head after 60 s, and then ends the process.)
+connection retries last minutes); during the search, whenever no batch has
+finished for a second, it checks that the cluster's address (its head's
+GCS, or the ray client server of a ``ray://`` address) still accepts
+connections, and stops the search with
+:class:`~distsearch.engines.ClusterLost` (naming the address) once it has
+not for ``timeout`` seconds. A batch lost while the head does not answer is
+not retried (it would be lost again): the head's loss is the error. (ray
+itself only notices a lost head after 60 s, and then ends the process.)
+
+:meth:`RayEngine.on_every_worker` reaches every worker when the whole
+cluster is this machine (a ray started here or by ``ray.init()``): one call
+per slot, each holding its worker at a barrier, as the joblib engine does.
+On a cluster of several machines it reaches none; the workers of a cluster
+joined at ``address`` still end with the search's ray job when it closes.
 """
 
 import math
@@ -230,6 +237,36 @@ class RayEngine(FuturesEngine):
             if self._head is not None and not self._answers_within_timeout():
                 raise self._lost() from None
             raise WorkerLost(str(exc)) from exc
+
+    def on_every_worker(self, function, *args):
+        # One call per slot, each holding its worker at a barrier (a folder
+        # of this machine: only when the whole cluster is this machine, as a
+        # ray started here or with ray.init() is), so that every worker runs
+        # it once. Elsewhere the workers end with the search's ray job when
+        # the engine joined the cluster itself (see _prefix).
+        import tempfile
+
+        from ._joblib import _BARRIER_SECONDS, _on_this_worker
+
+        ray = self._ray
+        if self._head is not None and not _answers(self._head, _POLL):
+            return False  # the cluster is gone (the search is stopping)
+        nodes = [node for node in ray.nodes() if node["Alive"]]
+        here = ray.util.get_node_ip_address()
+        if len(nodes) != 1 or nodes[0]["NodeManagerAddress"] != here:
+            return False
+        call = ray.remote(
+            max_retries=0, num_cpus=self.num_cpus_per_task, resources=self.resources
+        )(_on_this_worker)
+        n = self.n_slots
+        with tempfile.TemporaryDirectory(prefix="distsearch-barrier-") as folder:
+            refs = [call.remote(folder, n, function, args) for _ in range(n)]
+            try:
+                pids = {pid for pid, _ in ray.get(refs, timeout=2 * _BARRIER_SECONDS)}
+            except ray.exceptions.GetTimeoutError:
+                self.cancel(refs)
+                return False
+        return len(pids) == n
 
     def cancel(self, refs):
         for ref in refs:

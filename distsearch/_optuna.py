@@ -29,9 +29,12 @@ how the fits run:
   whatever order the fits finish in: fold by fold, and within a fold by
   trial number, a trial's fold ``k`` being reported only once its folds
   ``0..k-1`` were. The pruning decisions, hence which folds a pruned trial
-  keeps, therefore depend only on the scores, never on timing; only how
-  many fits are saved depends on timing (a fold that had already started
-  when its trial was pruned still runs, and is dropped).
+  keeps, therefore depend only on the scores, never on timing. With a
+  pruner, a trial's fold ``k + 1`` is dispatched only once its fold ``k``
+  was reported and not pruned (:meth:`_FoldReports.fold_limit`, the
+  ``fold_limit`` of ``evaluate_candidates``): a pruned trial's later folds
+  are never sent to a worker, so the fits saved do not depend on timing
+  either.
 - :func:`_tell` tells a batch's trials in trial-number order.
 
 Invariants: nothing here fits a model; the sampler and the pruner are only
@@ -364,6 +367,7 @@ class _FoldReports:
         self._prune = prune
         self._scores = {}  # (position, fold) -> score, not reported yet
         self.pruned_at = {}  # position -> fold at which it was pruned
+        self.n_reported = [0] * len(trials)  # folds reported, per trial
         self._step, self._position = 0, 0
 
     def add(self, position, fold, score):
@@ -383,6 +387,7 @@ class _FoldReports:
                 break
             trial = self._trials[current]
             trial.report(float(self._scores.pop(key)), self._step)
+            self.n_reported[current] += 1
             if (
                 self._prune
                 and self._step < self._n_splits - 1
@@ -392,6 +397,17 @@ class _FoldReports:
                 pruned.append(current)
             self._position += 1
         return pruned
+
+    def fold_limit(self, position):
+        """The folds trial ``position`` may run, as far as its reports tell.
+
+        Its folds reported and, unless it was pruned, the next one: a trial's
+        next fold runs only once the pruner has seen the folds before it.
+        """
+        n_reported = self.n_reported[position]
+        if position in self.pruned_at:
+            return n_reported
+        return min(n_reported + 1, self._n_splits)
 
     def kept(self, position, fold):
         """Whether trial ``position``'s ``fold`` belongs in the results."""
@@ -750,19 +766,26 @@ best_index_, scorer_, n_splits_, refit_time_, multimetric_, n_task_retries_
             trials = [trial for trial, _ in batch]
             reports = _FoldReports(trials, n_splits, prune=self.pruner is not None)
             received = [0] * len(trials)
+            gated = self.pruner is not None
 
             def on_result(position, fold, result):
                 received[position] += 1
                 score = result["test_scores"]
                 if isinstance(score, dict):
                     score = score[metric]
+                before = list(reports.n_reported)
+                reports.add(position, fold, score)
+                if not gated:
+                    return {}
+                # The trials with new reports: their next fold, or none if pruned.
                 return {
-                    pruned: reports.pruned_at[pruned] + 1
-                    for pruned in reports.add(position, fold, score)
+                    p: reports.fold_limit(p)
+                    for p, n in enumerate(before)
+                    if reports.n_reported[p] != n
                 }
 
             with warnings.catch_warnings():
-                if self.pruner is not None:
+                if gated:
                     # A pruned trial's NaN folds are expected, not a warning.
                     warnings.filterwarnings(
                         "ignore", message="One or more of the .* scores are non-finite"
@@ -771,6 +794,7 @@ best_index_, scorer_, n_splits_, refit_time_, multimetric_, n_task_retries_
                     [_candidate(space, candidate) for _, candidate in batch],
                     more_results={_TRIAL_COLUMN: [t.number for t in trials]},
                     on_result=on_result,
+                    fold_limit=1 if gated else None,
                 )
             for trial in trials:
                 trial.set_user_attr(_EVALUATED_ATTR, True)

@@ -235,7 +235,7 @@ class _Runtime:
 
     def evaluate_candidates(
         self, candidate_params, cv=None, more_results=None, callback_ctx=None, *,
-        on_result=None
+        on_result=None, fold_limit=None
     ):
         """Evaluate candidates on every fold; return the cumulative ``cv_results_``.
 
@@ -260,11 +260,21 @@ class _Runtime:
             ``on_result(candidate, fold, result)`` is called on the driver
             with each fit's result as it arrives (the call's candidate index,
             the fold index, the fit's result dict; checkpointed results
-            first, in task order). It returns a dict ``{candidate: n_kept}``
-            (possibly empty) of candidates to stop: their folds not started
-            are not run, and only their first ``n_kept`` folds enter the
-            results, the others having NaN scores and zero times (a search
-            that prunes, such as the Optuna search).
+            first, in task order). It returns a dict ``{candidate: n_folds}``
+            (possibly empty) of new *fold limits*: from then on the candidate
+            runs only its folds ``< n_folds`` (its other folds not handed out
+            yet are held back; raising the limit hands them out). A
+            candidate whose limit is below the number of folds when the call
+            ends keeps only its first ``n_folds`` folds in the results, the
+            others having NaN scores and zero times (a search that prunes,
+            such as the Optuna search).
+        fold_limit : int, default=None
+            The fold limit every candidate starts with (at least 1; None:
+            all folds). With ``fold_limit=1``, a candidate's second fold is
+            sent to a worker only once ``on_result`` raised its limit after
+            its first fold's result (fold-gated dispatch); meanwhile the
+            workers run the folds that are allowed. The call ends when no
+            allowed fold is left.
 
         Returns
         -------
@@ -325,20 +335,20 @@ class _Runtime:
         self._progress.extend(
             n_candidates, f"round {number}" if self.n_rounds > 1 else None
         )
-        stopped = {}  # candidate -> folds kept (on_result's answers)
+        queue = _TaskQueue(
+            tasks, finished, shared.estimators, rates=self._rates, fold_limit=fold_limit
+        )
 
         def tell(index, result):
             if on_result is not None:
-                stopped.update(on_result(*divmod(index, n_splits), result))
+                for cand_idx, n_folds in on_result(*divmod(index, n_splits), result).items():
+                    queue.limit(cand_idx, n_folds)
 
         for index, result in enumerate(out):
             if result is not None:  # reused from the checkpoint
                 self._progress.update(offset + index // n_splits, result)
                 self._callbacks(contexts, round, index, tasks, [])
                 tell(index, result)
-        queue = _TaskQueue(tasks, finished, shared.estimators, rates=self._rates)
-        for cand_idx, n_kept in stopped.items():
-            self._progress.drop(queue.cancel(cand_idx, n_kept))
         # A model that callbacks follow is fitted whole (no shared prefix).
         todo = [] if shared.contexts is not None else queue.static_order()
         with _shared_prefixes(
@@ -346,23 +356,22 @@ class _Runtime:
         ) as plans:
             queue.run_first(plans)
             try:
-                for index, result in self._session.run(queue, round, self.retried):
-                    messages = result.pop("callback_messages", [])
-                    out[index] = result
-                    store.save(index, result)
-                    self._progress.update(offset + index // n_splits, result)
-                    self._callbacks(contexts, round, index, tasks, messages)
-                    n_stopped = len(stopped)
-                    tell(index, result)
-                    for cand_idx in list(stopped)[n_stopped:]:
-                        self._progress.drop(queue.cancel(cand_idx, stopped[cand_idx]))
+                while len(queue):  # more than once only when on_result raises limits
+                    for index, result in self._session.run(queue, round, self.retried):
+                        messages = result.pop("callback_messages", [])
+                        out[index] = result
+                        store.save(index, result)
+                        self._progress.update(offset + index // n_splits, result)
+                        self._callbacks(contexts, round, index, tasks, messages)
+                        tell(index, result)
             except ClusterLost as exc:
                 exc.args = (f"{exc.args[0]} {_how_to_resume(store, len(tasks))}",)
                 raise
         self._rates = queue.rates()
         if sharding is not None:
             sharding.after_run(store, out)  # a shard's fit ends here
-        for cand_idx, n_kept in stopped.items():
+        for cand_idx, (n_kept, n_held) in queue.limits().items():
+            self._progress.drop(n_held)
             first = out[cand_idx * n_splits]  # n_kept >= 1: fold 0 is kept
             for split_idx in range(n_kept, n_splits):
                 index = cand_idx * n_splits + split_idx

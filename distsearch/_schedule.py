@@ -24,6 +24,16 @@ by measured times. Fits whose pipeline prefix is shared
 (:mod:`distsearch._prefix`) run first, in the order their sharing plan
 gives. Only the order changes, never a result: the search puts the results
 back in task order.
+
+Fold limits: each candidate may run only its folds below its *limit*
+(``n_splits`` unless ``fold_limit`` says fewer); :meth:`_TaskQueue.limit`
+lowers or raises it while the search runs. Folds at or above the limit that
+are not handed out yet are held back (not counted in ``len``); raising the
+limit hands them out again. A search that prunes thus starts every candidate
+with ``fold_limit=1`` and raises a candidate's limit only once its scored
+folds say it goes on (fold-gated dispatch): the folds of a pruned candidate
+are never sent to a worker, and the slots are filled meanwhile with the
+folds that are allowed (other candidates' first folds).
 """
 
 import heapq
@@ -120,6 +130,9 @@ class _TaskQueue:
         :meth:`rates` of the queue of an earlier round of the same search:
         the seconds per cost unit measured then inform this round's
         estimates before any of its own fits finish.
+    fold_limit : int or None
+        The folds every candidate may run before :meth:`limit` raises its
+        limit (at least 1); None: all of them.
 
     Notes
     -----
@@ -131,7 +144,7 @@ class _TaskQueue:
     candidate: O(log n + number of models).
     """
 
-    def __init__(self, tasks, finished, estimators, rates=None):
+    def __init__(self, tasks, finished, estimators, rates=None, fold_limit=None):
         self._lock = threading.Lock()
         self._tasks = tasks
         self._n_splits = tasks.n_splits
@@ -154,6 +167,13 @@ class _TaskQueue:
                 self._pending.setdefault(cand_idx, deque()).append(split_idx)
         self._first = deque()  # (index, prefix plan): run before the rest
         self._n_left = len(finished) - sum(r is not None for r in finished)
+        # Per candidate: the folds it may run (its limit), and its folds at
+        # or above the limit not handed out (held back, not in _n_left).
+        self._limit = [self._n_splits] * n_candidates
+        self._held = {}
+        if fold_limit is not None:
+            for cand_idx in self._pending:
+                self._set_limit(cand_idx, fold_limit)
         # Fresh candidates per model, most expensive first (a stable sort).
         self._fresh = [[] for _ in estimators]
         for cand_idx in sorted(self._pending, key=lambda c: -self._cost[c]):
@@ -303,21 +323,54 @@ class _TaskQueue:
                 break
         return batch
 
-    def cancel(self, cand_idx, n_kept=0):
-        """Drop the folds ``>= n_kept`` of ``cand_idx`` not handed out yet.
+    def limit(self, cand_idx, n_folds):
+        """Let ``cand_idx`` run only its folds ``< n_folds`` from now on.
 
-        Returns how many were dropped.
+        Its folds at or above ``n_folds`` not handed out yet are held back;
+        its held folds below ``n_folds`` are handed out again. A fold
+        already handed out runs whatever its limit.
         """
         with self._lock:
-            folds = self._pending.get(cand_idx)
-            if not folds:
-                return 0
-            kept = [split_idx for split_idx in folds if split_idx < n_kept]
-            n_dropped = len(folds) - len(kept)
-            folds.clear()
-            folds.extend(kept)
-            self._n_left -= n_dropped
-            return n_dropped
+            self._set_limit(cand_idx, n_folds)
+
+    def _set_limit(self, cand_idx, n_folds):
+        if not 1 <= n_folds <= self._n_splits:
+            raise ValueError(
+                f"A candidate's fold limit must be between 1 and {self._n_splits} "
+                f"(the number of folds); got {n_folds!r} for candidate {cand_idx}."
+            )
+        self._limit[cand_idx] = n_folds
+        pending = self._pending.get(cand_idx)
+        held = self._held.get(cand_idx, ())
+        if pending is None:
+            return
+        folds = sorted([*pending, *held])
+        kept = [split_idx for split_idx in folds if split_idx < n_folds]
+        self._n_left += len(kept) - len(pending)
+        was_empty = not pending
+        pending.clear()
+        pending.extend(kept)
+        self._held[cand_idx] = [split_idx for split_idx in folds if split_idx >= n_folds]
+        if was_empty and pending:
+            # Back among the candidates with folds to hand out.
+            if self._state[cand_idx] == _MEASURED:
+                mean = self._sum[cand_idx] / self._count[cand_idx]
+                heapq.heappush(self._measured, (-mean, cand_idx, self._count[cand_idx]))
+            elif self._state[cand_idx] == _STARTED:
+                heapq.heappush(self._started, (-self._cost[cand_idx], cand_idx))
+
+    def limits(self):
+        """``{candidate: (fold limit, folds held back)}`` of each limited candidate.
+
+        When the search is done, a limited candidate ran only its folds below
+        its limit (and any fold handed out before the limit was lowered).
+        """
+        with self._lock:
+            return {
+                cand_idx: (limit, len(self._held.get(cand_idx, ())))
+                for cand_idx, limit in enumerate(self._limit)
+                if limit < self._n_splits
+            }
 
     def done(self, index, result):
         """Record the fit + score seconds of the finished task ``index``."""

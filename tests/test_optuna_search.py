@@ -131,20 +131,25 @@ def test_drop_in_form_equals_gridsearchcv_on_its_trials(data):
     np.testing.assert_array_equal(search.predict(X), grid.predict(X))
 
 
-def test_pruning_cancels_folds(tmp_path, data):
-    # Fits of 0.1 s: the rounds' remaining folds wait in the queue when a
-    # trial is pruned, so they never run; every started fit is logged.
+@pytest.mark.parametrize("backend", ["threading", "loky"])
+def test_pruning_never_dispatches_a_pruned_trials_later_folds(tmp_path, data, backend):
+    # Fold-gated dispatch: a trial's fold k + 1 is sent only once its fold k
+    # was reported and not pruned, so a pruned trial runs exactly the folds
+    # it reported, whatever the timing. Every fit started is logged.
     search = OptunaMultiModelSearchCV(
-        [("ridge", SlowRidge(delay=0.1, log_dir=str(tmp_path)),
-          {"alpha": loguniform(1e-3, 1e6)})],
-        n_trials=8, cv=5, random_state=0, backend="threading", n_jobs=2,
+        [("ridge", SlowRidge(log_dir=str(tmp_path)), {"alpha": loguniform(1e-3, 1e6)})],
+        n_trials=8, cv=5, random_state=0, backend=backend, n_jobs=2,
         pruner=optuna.pruners.MedianPruner(n_startup_trials=2),
     ).fit(*data)
-    n_pruned = sum(t.state == optuna.trial.TrialState.PRUNED for t in search.study_.trials)
-    assert n_pruned >= 1
-    assert search.n_fits_saved_ >= 1
+    pruned = [t for t in search.study_.trials if t.state == optuna.trial.TrialState.PRUNED]
+    assert len(pruned) >= 2
+    reported = sum(len(t.intermediate_values) for t in pruned)
+    assert search.n_fits_saved_ == 5 * len(pruned) - reported
     n_fits_run = len(list(tmp_path.iterdir())) - 1  # the winner's refit
     assert n_fits_run == 8 * 5 - search.n_fits_saved_
+    # The same on both backends (2 slots each): trials, pruning, fits saved.
+    assert [t.number for t in pruned] == [2, 3, 6, 7]
+    assert search.n_fits_saved_ == 16  # each pruned at its first fold
 
 
 def test_study_works_with_optunas_plots(reference):
@@ -256,8 +261,9 @@ def _run(tmp_path, name, storage, checkpoint, die_at=None):
 def test_resume_sqlite_study_after_kill(tmp_path):
     (tmp_path / "resume.py").write_text(RESUME_SCRIPT)
     db = f"sqlite:///{tmp_path / 'study.db'}"
-    # Killed at its 9th ridge fit: mid-round, some trials told, some running.
-    proc, _, _ = _run(tmp_path, "first", db, tmp_path / "ckpt", die_at=9)
+    # Killed at its 7th ridge fit (of 8 with the refit): in the last round,
+    # earlier trials told, the round's trials running.
+    proc, _, _ = _run(tmp_path, "first", db, tmp_path / "ckpt", die_at=7)
     assert proc.returncode == 3, proc.stderr[-2000:]
     stored = optuna.load_study(study_name="resume", storage=db).trials
     finished = [t for t in stored if t.state.is_finished()]

@@ -191,3 +191,26 @@ def test_refined_order_leaves_multi_model_results_as_grid_search(backend):
         assert [results["params"][i] for i in rows] == theirs["params"]
         for key in [f"split{k}_test_score" for k in range(3)]:
             np.testing.assert_array_equal(results[key][rows], theirs[key])
+
+
+def test_fold_limits_hold_back_folds_until_raised():
+    # fold_limit=1: only first folds are handed out until limit() raises a
+    # candidate's limit; folds at or above a lowered limit never are.
+    candidates = [(0, {"alpha": a}) for a in (1.0, 2.0, 3.0)]
+    tasks = _Tasks(candidates, 3)
+    queue = _TaskQueue(tasks, [None] * 9, [Ridge()], fold_limit=1)
+    assert len(queue) == 3
+    first = [queue.pop() for _ in range(3)]
+    assert sorted((t.cand_idx, t.split_idx) for _, t, _ in first) == [(0, 0), (1, 0), (2, 0)]
+    assert queue.pop() is None
+    for index, _, _ in first:
+        queue.done(index, _result(1.0))
+    queue.limit(1, 3)  # candidate 1 goes on; 0 and 2 stay at their first fold
+    assert [(t.cand_idx, t.split_idx) for _, t, _ in iter(queue.pop, None)] == [(1, 1), (1, 2)]
+    queue.limit(2, 2)
+    assert queue.pop()[1][:2] == (2, 1)
+    assert queue.pop() is None and len(queue) == 0
+    # Candidate 0 ran 1 fold (2 held back), candidate 2 ran 2 (1 held back).
+    assert queue.limits() == {0: (1, 2), 2: (2, 1)}
+    with pytest.raises(ValueError, match="between 1 and 3.*got 0 for candidate 2"):
+        queue.limit(2, 0)

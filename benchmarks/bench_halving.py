@@ -16,7 +16,11 @@ on an inner split) and a ridge baseline, each with ``N`` random candidates
   score.
 
 Every contender gets the same data, spaces, folds, ``random_state`` and
-``n_jobs``. Printed for each: the sum of the fit seconds of every fit
+``n_jobs``, and runs in a fresh process of its own: no contender reuses the
+warm workers of another, nor the Keras steps they compiled (the JAX
+compilation cache of :mod:`distsearch._keras` is per process, and the same
+candidates compile to the same steps; run in one process, the second search
+found the first one's compilations and looked five times cheaper). Printed for each: the sum of the fit seconds of every fit
 (``mean_fit_time`` x folds over ``cv_results_``), also per family, the wall
 time, the winner and its held-out r2; the load average before and after.
 Targets: halving spends at most 1/3 of the exhaustive fit seconds with a
@@ -40,7 +44,10 @@ Needs the ``lightgbm`` and ``keras`` extras.
 
 import argparse
 import datetime
+import json
 import os
+import subprocess
+import sys
 import time
 import warnings
 
@@ -74,12 +81,12 @@ def _load():
     return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a small run (~3 min on 2 cores)")
-    parser.add_argument("--n-jobs", type=int, default=-1)
-    args = parser.parse_args()
-    n_candidates, n_splits, n_samples, epochs = (9, 3, 600, 60) if args.quick else (27, 5, 2000, 200)
+CONTENDERS = ("exhaustive", "halving", "sklearn per family")
+
+
+def _setup(quick, n_jobs):
+    """The data, the models (as pipelines) and the search settings of a run."""
+    n_candidates, n_splits, n_samples, epochs = (9, 3, 600, 60) if quick else (27, 5, 2000, 200)
     seed = 0
     dataset = _load_data(
         {"kind": "mock_regression", "n_categorical_features": 2, "n_samples": n_samples,
@@ -94,68 +101,94 @@ def main():
     ]
     models[1][1].set_params(epochs=epochs)
     pipelines = [(name, _pipeline(est, dataset), _prefixed(space)) for name, est, space in models]
-    cv = KFold(n_splits)
-    common = dict(cv=cv, scoring="r2", random_state=seed, n_jobs=args.n_jobs)
-    names = [name for name, _, _ in models]
+    common = dict(cv=KFold(n_splits), scoring="r2", random_state=seed, n_jobs=n_jobs)
+    return (X_train, X_test, y_train, y_test), pipelines, n_candidates, n_splits, common
+
+
+def _contender(name, quick, n_jobs):
+    """Run one contender; its figures as a dict (printed as JSON by the child process)."""
+    (X_train, X_test, y_train, y_test), pipelines, n_candidates, _, common = _setup(quick, n_jobs)
+    names = [model for model, _, _ in pipelines]
+    warnings.simplefilter("ignore")
+    start = time.perf_counter()
+    figures = {}
+    if name == "exhaustive":
+        search = MultiModelSearchCV(pipelines, n_iter=n_candidates, **common).fit(X_train, y_train)
+        winner, families = search.best_model_name_, _per_family(search, names)
+    elif name == "halving":
+        # resource="auto": LightGBM on its declared n_estimators, Keras on its
+        # declared epochs, ridge (which declares none) on rows.
+        search = HalvingMultiModelSearchCV(
+            pipelines, n_candidates=n_candidates, resource="auto", **common
+        ).fit(X_train, y_train)
+        winner, families = search.best_model_name_, _per_family(search, names)
+        figures["first_round"] = _fit_seconds(search, np.asarray(search.cv_results_["iter"]) == 0)
+        figures["rounds"] = (
+            f"resources {search.resources_}; rounds {search.n_candidates_}, "
+            f"per model {search.n_candidates_per_model_}"
+        )
+    else:
+        families, best = {}, None
+        for model, pipeline, space in pipelines:
+            one = HalvingRandomSearchCV(
+                pipeline, space, n_candidates=n_candidates, **common
+            ).fit(X_train, y_train)
+            families[model] = _fit_seconds(one)
+            if best is None or one.best_score_ > best[1].best_score_:
+                best = (model, one)
+        winner, search = best
+    wall = time.perf_counter() - start
+    return {**figures, "fit_s": sum(families.values()), "wall_s": wall, "winner": winner,
+            "r2": float(search.score(X_test, y_test)), "families": families, "load": _load()}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a small run (~6 min on 2 busy cores)")
+    parser.add_argument("--n-jobs", type=int, default=-1)
+    parser.add_argument("--contender", choices=CONTENDERS, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.contender:
+        print("RESULT " + json.dumps(_contender(args.contender, args.quick, args.n_jobs)))
+        return
+    (X_train, X_test, _, _), pipelines, n_candidates, n_splits, _ = _setup(args.quick, args.n_jobs)
+    names = [name for name, _, _ in pipelines]
     print(
         f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, "
         f"{'--quick' if args.quick else 'full size'}, {os.cpu_count()} cores, {_load()}"
     )
     print(
         f"{len(X_train)} training rows, {len(X_test)} held out; {n_candidates} random candidates "
-        f"per family ({', '.join(names)}), {n_splits} folds"
+        f"per family ({', '.join(names)}), {n_splits} folds; each contender in a fresh "
+        "process (its own workers, cold caches)"
     )
-    rows, families = [], {}
-    warnings.simplefilter("ignore")
-
-    start = time.perf_counter()
-    exhaustive = MultiModelSearchCV(pipelines, n_iter=n_candidates, **common).fit(X_train, y_train)
-    rows.append(("exhaustive", _fit_seconds(exhaustive), time.perf_counter() - start,
-                 exhaustive.best_model_name_, exhaustive.score(X_test, y_test)))
-    families["exhaustive"] = _per_family(exhaustive, names)
-    print(f"  exhaustive done: {rows[-1][2]:.1f} s, {_load()}", flush=True)
-
-    start = time.perf_counter()
-    # resource="auto": LightGBM on its declared n_estimators, Keras on its
-    # declared epochs, ridge (which declares none) on rows.
-    halving = HalvingMultiModelSearchCV(
-        pipelines, n_candidates=n_candidates, resource="auto", **common
-    ).fit(X_train, y_train)
-    rows.append(("halving", _fit_seconds(halving), time.perf_counter() - start,
-                 halving.best_model_name_, halving.score(X_test, y_test)))
-    families["halving"] = _per_family(halving, names)
-    first_round = np.asarray(halving.cv_results_["iter"]) == 0
-    floor = _fit_seconds(halving, first_round)
-    print(f"  halving done: {rows[-1][2]:.1f} s, {_load()}", flush=True)
-    print(f"  resources {halving.resources_}; rounds {halving.n_candidates_}, "
-          f"per model {halving.n_candidates_per_model_}", flush=True)
-
-    start = time.perf_counter()
-    fit_seconds, best, per_family = 0.0, None, {}
-    for name, pipeline, space in pipelines:
-        search = HalvingRandomSearchCV(
-            pipeline, space, n_candidates=n_candidates, **common
-        ).fit(X_train, y_train)
-        per_family[name] = _fit_seconds(search)
-        fit_seconds += per_family[name]
-        if best is None or search.best_score_ > best[1].best_score_:
-            best = (name, search)
-    rows.append(("sklearn per family", fit_seconds, time.perf_counter() - start,
-                 best[0], best[1].score(X_test, y_test)))
-    families["sklearn per family"] = per_family
-    print(f"  sklearn per family done: {rows[-1][2]:.1f} s, {_load()}", flush=True)
+    rows = {}
+    for name in CONTENDERS:
+        # A process of its own: no contender reuses another's warm workers or
+        # their compiled Keras steps (the JAX compilation cache is per process).
+        command = [sys.executable, __file__, "--contender", name, "--n-jobs", str(args.n_jobs)]
+        done = subprocess.run(
+            command + (["--quick"] if args.quick else []), capture_output=True, text=True
+        )
+        lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+        if done.returncode or not lines:
+            sys.exit(f"{name} failed:\n{done.stderr[-3000:]}")
+        rows[name] = json.loads(lines[-1].removeprefix("RESULT "))
+        print(f"  {name} done: {rows[name]['wall_s']:.1f} s, {rows[name]['load']}", flush=True)
+        if "rounds" in rows[name]:
+            print(f"  {rows[name]['rounds']}", flush=True)
 
     print(f"\n{'search':<20} {'fit s':>8} {'wall s':>8}  {'winner':<9} {'held-out r2':>11}  "
           + "  ".join(f"{name + ' fit s':>14}" for name in names))
-    for name, fit_s, wall_s, winner, r2 in rows:
-        print(f"{name:<20} {fit_s:8.1f} {wall_s:8.1f}  {winner:<9} {r2:11.4f}  "
-              + "  ".join(f"{families[name][family]:14.1f}" for family in names))
-    ex, ha, sk = rows
+    for name, row in rows.items():
+        print(f"{name:<20} {row['fit_s']:8.1f} {row['wall_s']:8.1f}  {row['winner']:<9} "
+              f"{row['r2']:11.4f}  " + "  ".join(f"{row['families'][f]:14.1f}" for f in names))
+    ex, ha, sk = (rows[name] for name in CONTENDERS)
     print(
-        f"\nhalving / exhaustive fit seconds: {ha[1] / ex[1]:.2f} (target <= 0.33; "
-        f"its first round alone: {floor / ex[1]:.2f}); "
-        f"held-out r2 difference: {ha[4] - ex[4]:+.4f} (target >= -0.01); "
-        f"wall halving / sklearn per family: {ha[2] / sk[2]:.2f} (target < 1)"
+        f"\nhalving / exhaustive fit seconds: {ha['fit_s'] / ex['fit_s']:.2f} (target <= 0.33; "
+        f"its first round alone: {ha['first_round'] / ex['fit_s']:.2f}); "
+        f"held-out r2 difference: {ha['r2'] - ex['r2']:+.4f} (target >= -0.01); "
+        f"wall halving / sklearn per family: {ha['wall_s'] / sk['wall_s']:.2f} (target < 1)"
     )
 
 

@@ -1,18 +1,31 @@
-"""A headless Chromium driven over the DevTools protocol, for the report's browser test.
+"""A headless Chromium driven over the DevTools protocol: the one browser of the tests.
 
-Debian's ``chromium`` package (installed by ``.ci/run``); the protocol over
-one websocket (``websocket-client``). Console messages, exceptions and log
-entries of the page are collected from the moment it starts loading.
+Used by the report's browser test (tests/test_reports.py) and the docs'
+search-from-disk test (tests/test_docs.py). Debian's ``chromium`` package
+(installed by ``.ci/run``); the protocol over one websocket
+(``websocket-client``). Console messages, exceptions and log entries of the
+page are collected from the moment it starts loading.
 """
 
 import json
+import os
 import shutil
 import subprocess
+import time
 import urllib.request
+
+import pytest
 
 CHROMIUM = next(
     (shutil.which(name) for name in ("chromium", "chromium-browser", "google-chrome") if shutil.which(name)),
     None,
+)
+
+# A test that needs the browser skips where Chromium is missing, except
+# under .ci/run, which installs it and sets DISTSEARCH_BROWSER_REQUIRED.
+requires_chromium = pytest.mark.skipif(
+    CHROMIUM is None and not os.environ.get("DISTSEARCH_BROWSER_REQUIRED"),
+    reason="chromium is not installed here (.ci/run installs Debian's package and requires it)",
 )
 
 
@@ -69,6 +82,13 @@ class Browser:
         if "exceptionDetails" in result:
             raise RuntimeError(f"{expression}: {result['exceptionDetails']}")
         return result["result"].get("value")
+
+    def poll(self, expression, timeout=30.0):
+        """``expression``'s value once it is truthy (its last value after ``timeout`` s)."""
+        deadline = time.monotonic() + timeout
+        while not (value := self.evaluate(expression)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return value
 
     def problems(self):
         """Console errors and warnings, uncaught exceptions, error log entries."""

@@ -8,7 +8,6 @@ import html
 import inspect
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -23,6 +22,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.tree import DecisionTreeRegressor
 from sklearn.utils import estimator_html_repr
 
+from browser import Browser, requires_chromium
 from distsearch import MultiModelSearchCV
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -175,21 +175,21 @@ def test_docs_build_in_strict_mode(site):
     assert not [p for p in pages if re.search(r'<script src="https?://', p)]
 
 
+@requires_chromium
 def test_docs_search_works_from_disk(site, tmp_path):
     """The built site's search box finds pages when opened from file:// (no server, no network)."""
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        pytest.skip("no chromium (.ci/run installs it)")
     folder, result = site
     assert result.returncode == 0, result.stderr[-3000:]
-    url = (folder / "index.html").as_uri() + "?q=leaderboard"
-    dom = subprocess.run(
-        [chromium, "--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={tmp_path / 'profile'}",
-         "--virtual-time-budget=15000", "--dump-dom", url],
-        capture_output=True, text=True, timeout=120,
-    ).stdout
-    found = re.search(r'md-search-result__meta">(\d+) matching document', dom)
-    assert found and int(found.group(1)) >= 3, dom[-2000:]
+    browser = Browser(tmp_path / "profile")
+    try:
+        browser.open((folder / "index.html").as_uri() + "?q=leaderboard")
+        meta = browser.poll(
+            "(document.querySelector('.md-search-result__meta') || {}).textContent"
+            "?.match(/\\d+ matching document/)?.[0]"
+        )
+    finally:
+        browser.close()
+    assert meta and int(meta.split()[0]) >= 3, meta
 
 
 # ----------------------------------------------------------------------

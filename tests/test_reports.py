@@ -4,7 +4,6 @@ import base64
 import html
 import io
 import json
-import os
 import re
 import textwrap
 from pathlib import Path
@@ -12,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from browser import CHROMIUM, Browser
+from browser import Browser, requires_chromium
 from matplotlib.image import imread
 from matplotlib.lines import Line2D
 from matplotlib.patches import PathPatch
@@ -272,10 +271,7 @@ def _figure_order(run):
     ]
 
 
-@pytest.mark.skipif(
-    CHROMIUM is None and not os.environ.get("DISTSEARCH_BROWSER_REQUIRED"),
-    reason="chromium is not installed here (.ci/run installs Debian's package and requires it)",
-)
+@requires_chromium
 def test_report_in_a_real_browser(regression_run, tmp_path):
     run = regression_run
     browser = Browser(tmp_path / "profile")

@@ -158,7 +158,10 @@ class DaskEngine(FuturesEngine):
             self._scattered = {"bundle": self._scatter(bundle), "extra": None}
             self._losses = 0  # bundle losses since a batch last finished
             self._batches = {}  # dask key -> _Batch
-            self._done = as_completed(loop=client.loop)
+            # Results fetched in the client's event loop as batches finish,
+            # all at once, not one round trip at a time by the driver.
+            self._done = as_completed(loop=client.loop, with_results=True, raise_errors=False)
+            self._fetched = {}  # dask key -> a finished batch's result
             self._topic = f"distsearch-{uuid.uuid4().hex}"
             self._starts = Counter()
             client.subscribe_topic(self._topic, self._on_start)
@@ -225,8 +228,10 @@ class DaskEngine(FuturesEngine):
 
     def wait(self, futures):
         while True:
-            future = next(self._done)
+            future, result = next(self._done)
             handle = self._batches.pop(future.key)
+            if future.status == "finished":
+                self._fetched[future.key] = result
             if future.status != "cancelled":
                 return handle
             if not self._alive():
@@ -285,7 +290,9 @@ class DaskEngine(FuturesEngine):
         try:
             if future.status == "cancelled":
                 raise CancelledError
-            results = future.result()
+            results = self._fetched.pop(future.key, None)
+            if results is None:  # an error (raised as it was) or not fetched
+                results = future.result()
         except KilledWorker as exc:
             raise WorkerLost(str(exc)) from exc
         except CancelledError:
@@ -313,7 +320,7 @@ class DaskEngine(FuturesEngine):
 
     def close(self):
         stack, self._stack = self._stack, None
-        self._data = self._scattered = self._batches = None
+        self._data = self._scattered = self._batches = self._fetched = None
         if stack is None:
             return
         if getattr(self, "_client_", None) is not None and not self._alive():

@@ -22,24 +22,9 @@ from sklearn.base import clone
 from ._callbacks import _capture
 from ._fit import _fit_and_score
 from ._isolated import _exit_with_parent, _run_alone
+from ._outcome import _best_iteration
 from ._prefix import _fit_and_score_shared
 from ._sklearn_compat import _MultimetricScorer, _num_samples
-
-
-def _best_iteration(estimator):
-    """The best iteration a fitted model reports, or None.
-
-    A model reports it with a positive integer attribute ``best_iteration_``
-    (boosting rounds or epochs kept by early stopping); for a pipeline the
-    final step is asked.
-    """
-    final = estimator[-1] if hasattr(estimator, "steps") else estimator
-    value = getattr(final, "best_iteration_", None)
-    try:
-        value = int(value)
-    except (TypeError, ValueError):
-        return None
-    return value if value > 0 else None
 
 
 def _evaluate_task(shared, index, task):

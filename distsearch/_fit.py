@@ -36,25 +36,6 @@ from ._sklearn_compat import (
 )
 
 
-def _exception_text(traceback):
-    r"""The exception of a formatted traceback (``"ValueError: ..."``), without its frames.
-
-    Examples
-    --------
-    >>> _exception_text(
-    ...     'Traceback (most recent call last):\n  File "x.py", line 1, in <module>\n'
-    ...     '    f()\nValueError: bad\nvalue'
-    ... )
-    'ValueError: bad\nvalue'
-    """
-    lines = traceback.rstrip().splitlines()
-    frames = [i for i, line in enumerate(lines) if line.startswith("  File ")]
-    start = frames[-1] + 1 if frames else 0
-    while start < len(lines) and lines[start].startswith(" "):
-        start += 1  # the frame's code line and its ^^^ markers
-    return "\n".join(lines[start:]).strip() or lines[-1].strip()
-
-
 def _fit_and_score(
     estimator,
     X,

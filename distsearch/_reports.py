@@ -38,8 +38,8 @@ import time
 import numpy as np
 import pandas as pd
 
-from ._evaluate import _best_iteration
 from ._extras import available
+from ._outcome import _best_iteration
 from ._plots import _figure, plot_hyperparameters, plot_parallel_coordinates, plot_scores
 
 SUMMARY = "summary.txt"

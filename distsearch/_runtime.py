@@ -47,7 +47,7 @@ from ._callbacks import (
 from ._checkpoint import _Checkpoint
 from .engines import ClusterLost
 from ._dispatch import _Session
-from ._fit import _exception_text
+from ._outcome import _exception_text
 from ._prefix import _shared_prefixes
 from ._progress import _Progress
 from ._schedule import _Tasks, _TaskQueue

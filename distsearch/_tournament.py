@@ -69,13 +69,12 @@ from ._config import (
 )
 from ._data import DataSpecError, _load_data
 from ._datacheck import check_sizes, held_out_split
-from ._dispatch import _check_backend
 from ._extras import available
-from ._fit import _exception_text
 from ._progress import _check_progress
 from ._shard import ShardError
 from ._halving import HalvingMultiModelSearchCV
 from ._optuna import OptunaMultiModelSearchCV
+from ._outcome import _exception_text
 from ._mlflow import check_mlflow, log_tournament, resolve_target
 from ._runs import options_record, record_finish, record_start
 from ._saved import MODEL_JSON, input_schema, required_packages, write_model_json
@@ -89,6 +88,7 @@ from ._spaces import (
     _subspaces,
 )
 from ._versions import versions
+from .engines import get_engine
 
 # --quick: a smoke-test size for any config.
 QUICK_ROWS = 300
@@ -283,7 +283,7 @@ def _check_options(n_jobs, seed, backend, scheduler_address, progress, output, r
     if not isinstance(seed, numbers.Integral) or isinstance(seed, bool) or not 0 <= seed < 2**32:
         raise fail("seed", f"expected an int between 0 and 2**32 - 1, got {seed!r}")
     try:
-        _check_backend(backend, scheduler_address)
+        get_engine(backend, address=scheduler_address)  # unknown backend, address, missing extra
     except (ValueError, ImportError) as exc:
         raise fail("backend", str(exc)) from None
     try:

@@ -184,13 +184,13 @@ def _application_private_imports():
             if not (base == "distsearch" or base.startswith("distsearch.")):
                 continue
             for alias in node.names:
-                target = base if base != "distsearch" else f"distsearch.{alias.name}"
-                if target in APPLICATION:
-                    continue
-                if alias.name.startswith("_") and base != "distsearch":
-                    found.add((module, base, alias.name))
-                elif base == "distsearch" and alias.name.startswith("_") and target not in APPLICATION:
-                    found.add((module, target, "*"))
+                if base == "distsearch":
+                    # ``from . import _x`` takes a whole private module: any of its names
+                    target, name = f"distsearch.{alias.name}", "*"
+                else:
+                    target, name = base, alias.name
+                if alias.name.startswith("_") and target not in APPLICATION:
+                    found.add((module, target, name))
     return found
 
 

@@ -1,4 +1,4 @@
-"""What a fit leaves behind, read by both layers: a failed fit's error text and a fitted model's best iteration.
+"""What a fit leaves, read by both layers: a failed fit's error text, a model's best iteration.
 
 Invariants: imports nothing of distsearch (the worker-side evaluation, the
 driver and the reports all build on it); pure functions of their argument.

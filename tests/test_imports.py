@@ -99,8 +99,9 @@ def test_no_import_cycles():
 
 def test_task_data_worker_evaluation_and_engines_each_in_their_own_layer():
     graph = _graph()
-    # The task data builds on nothing of distsearch.
+    # The task data, and what a fit leaves, build on nothing of distsearch.
     assert graph["distsearch._tasks"] == set()
+    assert graph["distsearch._outcome"] == set()
     # The worker-side evaluation imports no engine and nothing of the driver.
     worker = _reaches(graph, "distsearch._evaluate")
     assert not {m for m in worker if m.startswith("distsearch.engines")}, worker

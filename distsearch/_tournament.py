@@ -27,7 +27,6 @@ import datetime
 import numbers
 import platform
 import shutil
-import socket
 import textwrap
 import time
 import warnings
@@ -88,7 +87,7 @@ from ._spaces import (
     _subspaces,
 )
 from ._versions import versions
-from .engines import get_engine
+from .engines import ClusterLost, check_reachable, get_engine
 
 # --quick: a smoke-test size for any config.
 QUICK_ROWS = 300
@@ -305,24 +304,15 @@ def _check_options(n_jobs, seed, backend, scheduler_address, progress, output, r
 
 
 def _check_reachable(backend, address, timeout=5.0):
-    """Fail fast when nothing listens at a dask or ray address (host:port)."""
-    scheme, _, rest = address.rpartition("://")
-    if scheme not in ("", "tcp", "tls", "ray") or ":" not in rest:
-        return  # "auto", an in-process or UCX address: left to the engine
-    host, _, port = rest.rpartition(":")
+    """Fail fast when nothing listens at a dask or ray address (engines.check_reachable)."""
+    if ":" not in address.rpartition("://")[2]:
+        return  # ray's "auto" and the like: left to the engine
     what = "dask scheduler" if backend == "dask" else "ray cluster"
     try:
-        port = int(port.split("/")[0])
-    except ValueError:
-        raise ConfigError("options", "scheduler_address", f"{address!r}: expected host:port") from None
-    try:
-        socket.create_connection((host.strip("[]"), port), timeout=timeout).close()
-    except OSError as exc:
+        check_reachable(address, timeout, what)
+    except (ValueError, ClusterLost) as exc:
         raise ConfigError(
-            "options",
-            "scheduler_address",
-            f"no {what} answers at {address} ({exc.strerror or type(exc).__name__}); "
-            "start it first, or leave --scheduler-address out for a local cluster",
+            "options", "scheduler_address", f"{exc} Or leave --scheduler-address out for a local cluster."
         ) from None
 
 

@@ -189,7 +189,8 @@ def test_dead_scheduler_address_fails_fast(tmp_path, capsys):
         capsys,
         ["tournament", "--backend", "dask", "--scheduler-address", address, "--output", str(tmp_path / "out")],
     )
-    assert f"options: scheduler_address: no dask scheduler answers at {address} (Connection refused)" in err
+    assert f"options: scheduler_address: No dask scheduler answers at {address} (Connection refused" in err
+    assert "leave --scheduler-address out" in err
     assert not (tmp_path / "out").exists()
 
 

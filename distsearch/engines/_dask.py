@@ -132,14 +132,22 @@ class DaskEngine(FuturesEngine):
         try:
             return Client.current()
         except ValueError:
-            cluster = stack.enter_context(
-                LocalCluster(
-                    n_workers=self.n_workers,
-                    threads_per_worker=1,
-                    processes=True,
-                    dashboard_address=None,
+            import dask
+
+            # allowed-failures=0: a batch whose worker died reaches the engine
+            # at its first loss, which runs it again in a child process (one
+            # fit after the other) and records a fit that kills it as failed;
+            # dask's own default (3) would rerun the same batch as it is, on
+            # three more workers, before the engine sees anything.
+            with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+                cluster = stack.enter_context(
+                    LocalCluster(
+                        n_workers=self.n_workers,
+                        threads_per_worker=1,
+                        processes=True,
+                        dashboard_address=None,
+                    )
                 )
-            )
             return stack.enter_context(Client(cluster, set_as_default=False))
 
     def open(self, function, bundle):

@@ -15,8 +15,6 @@ starts a cluster, and kills them itself:
   without a stray traceback.
 """
 
-import contextlib
-import json
 import os
 import signal
 import socket
@@ -35,6 +33,7 @@ from distsearch import MultiModelSearchCV
 
 distributed = pytest.importorskip("distributed")
 
+from dask_cluster import cluster  # noqa: E402
 from dispatch_models import SlowRidge  # noqa: E402
 from distsearch.engines import ClusterLost, DaskEngine  # noqa: E402
 
@@ -59,49 +58,6 @@ def data():
 def reference(data):
     """The uninterrupted search, on loky."""
     return MultiModelSearchCV(SlowRidge(), SPACE, cv=3, n_jobs=2, backend="loky").fit(*data)
-
-
-@contextlib.contextmanager
-def cluster(folder, n_workers):
-    """A scheduler and ``n_workers`` workers (with nannies); all killed at the end.
-
-    Yields ``(address, scheduler process, worker pids)``.
-    """
-    scheduler_file = Path(folder) / "scheduler.json"
-    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-    procs = []
-    try:
-        procs.append(
-            subprocess.Popen(
-                [sys.executable, "-m", "distributed.cli.dask_scheduler",
-                 "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
-                 "--scheduler-file", str(scheduler_file)],
-                start_new_session=True, **quiet,
-            )
-        )
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            with contextlib.suppress(FileNotFoundError, json.JSONDecodeError, KeyError):
-                address = json.loads(scheduler_file.read_text())["address"]
-                break
-            time.sleep(0.1)
-        for _ in range(n_workers):
-            procs.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", "distributed.cli.dask_worker", address,
-                     "--nthreads", "1", "--no-dashboard", "--host", "127.0.0.1"],
-                    start_new_session=True, **quiet,
-                )
-            )
-        with distributed.Client(address, set_as_default=False) as client:
-            client.wait_for_workers(n_workers, timeout=120)
-            pids = list(client.run(os.getpid).values())
-        yield address, procs[0], pids
-    finally:
-        for proc in procs:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
 
 
 def when(condition, action):

@@ -6,7 +6,6 @@ processes on 127.0.0.1 (as a user starts a cluster), and a local ray.
 """
 
 import contextlib
-import json
 import os
 import shutil
 import signal
@@ -17,7 +16,6 @@ import tempfile
 import textwrap
 import threading
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +34,7 @@ distributed = pytest.importorskip("distributed")
 ray = pytest.importorskip("ray")
 psutil = pytest.importorskip("psutil")
 
+from dask_cluster import cluster as dask_cluster  # noqa: E402
 from dispatch_models import LoggedRegressor, SlowRidge  # noqa: E402
 
 TESTS_DIR = str(Path(__file__).parent)
@@ -204,40 +203,8 @@ def client(local_cluster):
 @pytest.fixture(scope="module")
 def scheduler_address(tmp_path_factory, workers_import_test_models):
     """A scheduler and two workers started as separate processes, always killed."""
-    scheduler_file = tmp_path_factory.mktemp("dask") / "scheduler.json"
-    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-    procs = []
-    try:
-        procs.append(
-            subprocess.Popen(
-                [sys.executable, "-m", "distributed.cli.dask_scheduler",
-                 "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
-                 "--scheduler-file", str(scheduler_file)],
-                start_new_session=True, **quiet,
-            )
-        )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            with contextlib.suppress(FileNotFoundError, json.JSONDecodeError):
-                address = json.loads(scheduler_file.read_text())["address"]
-                break
-            time.sleep(0.1)
-        for _ in range(2):
-            procs.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", "distributed.cli.dask_worker", address,
-                     "--nthreads", "1", "--no-dashboard", "--host", "127.0.0.1"],
-                    start_new_session=True, **quiet,
-                )
-            )
-        with distributed.Client(address) as c:
-            c.wait_for_workers(2, timeout=60)
+    with dask_cluster(tmp_path_factory.mktemp("dask"), 2) as (address, _, _):
         yield address
-    finally:
-        for proc in procs:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
 
 
 def test_dask_current_client_identical(client, data, reference):

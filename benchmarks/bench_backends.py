@@ -27,7 +27,8 @@ Run::
 
 Times of workload 1 are medians of ``--repeat`` runs after one warm-up run;
 on a busy machine report the ratios, which are measured in the same run.
-Ours on dask (ray) / ours on loky is the median of back-to-back pairs run
+Ours on dask (ray) / ours on loky is the median of back-to-back pairs (at
+least 7: single pairs range from 0.8 to 1.5 here) run
 while the dask cluster (ray) is up, as this machine's speed drifts by a
 third within minutes; the ratio of the separate medians is printed beside.
 Needs the ``dask``, ``ray`` and ``lightgbm`` extras.
@@ -117,7 +118,7 @@ def run_cheap(label, X, y, grid, repeat, workers, backend):
     vs_loky = None
     if backend != "loky":
         vs_loky = paired_ratio(
-            ours_fit, ours_cheap(X, y, grid, workers, "loky"), max(repeat, 3)
+            ours_fit, ours_cheap(X, y, grid, workers, "loky"), max(2 * repeat + 1, 7)
         )
         line += f"   / loky (paired) {vs_loky:.2f}"
     print(line)

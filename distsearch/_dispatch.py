@@ -15,11 +15,11 @@ never depend on where or in which order the fits ran.
 Batches
 -------
 Tasks travel in batches taken from the queue when a worker is about to need
-one: as many tasks as the queue expects to take ``_TARGET_BATCH_SECONDS``
-(one task before any fit finished, and smaller batches at the end so that
-the workers finish together), on every engine. Cheap fits thus travel by the
-hundred, which keeps the driver's work per fit small, and fits of a second
-or more one by one.
+one: as many tasks as the queue expects to take the engine's
+``batch_seconds`` (0.2 s, 1 s on dask; one task before any fit finished,
+and smaller batches at the end so that the workers finish together). Cheap
+fits thus travel by the hundred, which keeps the driver's work per fit
+small, and fits of a second or more one by one.
 
 Failures
 --------
@@ -36,10 +36,6 @@ recorded as a failed fit saying how, and the search goes on.
 
 from ._evaluate import _run_batch
 from .engines import get_engine
-
-# Compute time a batch of tasks aims at: a remote call costs a few
-# milliseconds of scheduling, so 0.2 s keeps that cost near 2 % of the work.
-_TARGET_BATCH_SECONDS = 0.2
 
 
 def _check_backend(backend, address):
@@ -132,10 +128,10 @@ class _Session:
             finished results while the search runs.
         """
         retried = set() if retried is None else retried
-        n_slots = self.engine.n_slots
+        n_slots, seconds = self.engine.n_slots, self.engine.batch_seconds
 
         def take():
-            return queue.take(_TARGET_BATCH_SECONDS, n_slots)
+            return queue.take(seconds, n_slots)
 
         for index, result in self.engine.run(take, retried, round or None):
             queue.done(index, result)

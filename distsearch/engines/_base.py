@@ -214,6 +214,12 @@ class Engine(ABC):
         Whether the fits run in the search's own process (threads, or one
         job), where a fit that outlives ``fit_timeout`` cannot be stopped
         without ending the search: the search then refuses ``fit_timeout``.
+    batch_seconds : float
+        The compute time a batch aims at (0.2): the search puts as many
+        tasks in a batch as it expects to take that long together (one task
+        before any fit finished, fewer at the end so that the workers finish
+        together). An engine whose round trip per batch costs more raises
+        it, which makes cheap fits travel by the hundred.
 
     Examples
     --------
@@ -242,6 +248,7 @@ class Engine(ABC):
     extra = None
     n_slots = 1
     in_process = False
+    batch_seconds = 0.2
 
     @classmethod
     def from_search(cls, *, n_jobs=None, address=None, pre_dispatch="2*n_jobs", **options):

@@ -24,6 +24,14 @@ how the fits run:
   earlier trials of the batch as ``RUNNING`` with their parameters (the
   constant liar of :class:`optuna.samplers.TPESampler`, default in the
   sampler :func:`_default_sampler` makes) and does not propose them again.
+  A trial whose parameters are those of a trial already evaluated or asked
+  (TPE proposes its best point again and again on a small categorical
+  space, e.g. a grid of ``alpha`` values) is not fitted: it stays
+  ``RUNNING`` while the slot is asked again, so the constant liar steers
+  the sampler away from it, and is then told failed with the user
+  attribute ``"distsearch_duplicate_of"`` (the earlier trial's number).
+  After ``_MAX_REDRAWS`` duplicates in a row (a space with no new point
+  left) the duplicate is evaluated.
 - :class:`_FoldReports` reports each trial's fold scores as intermediate
   values (step ``k`` is fold ``k``) and asks the pruner, in one fixed order
   whatever order the fits finish in: fold by fold, and within a fold by
@@ -327,17 +335,50 @@ def _default_sampler(random_state):
         )
 
 
-def _ask(study, space, n):
+def _params_key(params):
+    """A hashable key of a trial's ``params`` (the same key: the same candidate)."""
+    return tuple(sorted(params.items()))
+
+
+def _ask(study, space, n, evaluated=None):
     """Ask ``n`` trials, each fully suggested before the next is asked.
+
+    Parameters
+    ----------
+    study : optuna.study.Study
+    space : _OptunaSpace
+    n : int
+    evaluated : dict, default=None
+        ``{params key: trial number}`` of the trials evaluated so far
+        (:func:`_params_key`); the batch's trials are added to it. A trial
+        suggested with the parameters of one of them, or of an earlier
+        trial of the batch, is a duplicate: it is kept ``RUNNING`` while the
+        slot is asked again (up to ``_MAX_REDRAWS`` times), then told failed
+        with the user attribute ``_DUPLICATE_ATTR``. None: no check.
 
     Returns
     -------
     list of (trial, (model index, params))
     """
-    batch = []
+    optuna = _import_optuna()
+    batch, duplicates = [], []
     for _ in range(n):
-        trial = study.ask()
-        batch.append((trial, space.suggest(trial)))
+        for redraw in range(_MAX_REDRAWS + 1):
+            trial = study.ask()
+            candidate = space.suggest(trial)
+            if evaluated is None:
+                break
+            key = _params_key(trial.params)
+            if key not in evaluated or redraw == _MAX_REDRAWS:
+                break
+            # Marked before anything else, so that a resumed study drops it.
+            trial.set_user_attr(_DUPLICATE_ATTR, int(evaluated[key]))
+            duplicates.append(trial)
+        if evaluated is not None:
+            evaluated.setdefault(key, trial.number)
+        batch.append((trial, candidate))
+    for trial in duplicates:
+        study.tell(trial, state=optuna.trial.TrialState.FAIL)
     return batch
 
 
@@ -441,6 +482,11 @@ _TRIAL_COLUMN = "trial_number"
 # A user attribute set on every trial this search evaluated, so that a trial
 # failed by its fits is told apart from one left RUNNING by a killed process.
 _EVALUATED_ATTR = "distsearch_evaluated"
+# A user attribute of a trial not evaluated because its parameters were
+# those of an earlier trial (that trial's number); it is told failed.
+_DUPLICATE_ATTR = "distsearch_duplicate_of"
+# Duplicates asked again in a row for one slot before one is evaluated.
+_MAX_REDRAWS = 10
 
 
 class OptunaMultiModelSearchCV(MultiModelSearchCV):
@@ -455,6 +501,10 @@ class OptunaMultiModelSearchCV(MultiModelSearchCV):
     their (trial, fold) fits at once through the search's engine (loky,
     threading, dask or ray), reports each fold's score to its trial as an
     intermediate value, and tells the trials in trial-number order.
+    A candidate is never fitted twice: a trial that proposes the parameters
+    of one already evaluated (which TPE does often on a small categorical
+    space) is asked again and told failed, its user attribute
+    ``"distsearch_duplicate_of"`` naming the earlier trial.
     With one estimator and its ``param_distributions`` it takes the place of
     :class:`~sklearn.model_selection.RandomizedSearchCV` (same
     ``cv_results_``, attributes and ``best_*``).
@@ -475,9 +525,10 @@ class OptunaMultiModelSearchCV(MultiModelSearchCV):
         naming it. A list of dicts is a choice between them.
 
     n_trials : int
-        How many trials the study holds when the search ends (trials of an
-        earlier, interrupted fit on the same ``storage`` and ``study_name``
-        count).
+        How many trials are evaluated (rows of ``cv_results_``) when the
+        search ends; trials of an earlier, interrupted fit on the same
+        ``storage`` and ``study_name`` count. Duplicates asked again are
+        failed trials of the study beyond these.
 
     sampler : optuna.samplers.BaseSampler, default=None
         None uses ``TPESampler(multivariate=True, group=True,
@@ -562,9 +613,16 @@ best_index_, scorer_, n_splits_, refit_time_, multimetric_, n_task_retries_
     >>> search.best_model_name_
     'ridge'
     >>> len(search.cv_results_["params"]), len(search.study_.trials)
-    (12, 12)
-    >>> search.cv_results_["trial_number"][:3]
-    array([0, 1, 2])
+    (12, 13)
+    >>> search.cv_results_["trial_number"]
+    array([ 0,  1,  2,  3,  4,  5,  6,  7,  9, 10, 11, 12])
+
+    Trial 8 proposed a tree of depth 1 again: it was not fitted, but told
+    failed and the slot asked again.
+
+    >>> trial = search.study_.trials[8]
+    >>> trial.state.name, trial.params, trial.user_attrs
+    ('FAIL', {'model': 'tree', 'tree:max_depth': 1}, {'distsearch_duplicate_of': 6})
     """
 
     _parameter_constraints: dict = {
@@ -738,7 +796,8 @@ best_index_, scorer_, n_splits_, refit_time_, multimetric_, n_task_retries_
             # would have without the crash.
             for trial in stale:
                 study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
-                study.enqueue_trial(trial.params)
+                if _DUPLICATE_ATTR not in trial.user_attrs:
+                    study.enqueue_trial(trial.params)
         if done:
             # Their rows in cv_results_: the same fits again (from the
             # checkpoint when there is one), each pruned trial keeping the
@@ -759,10 +818,15 @@ best_index_, scorer_, n_splits_, refit_time_, multimetric_, n_task_retries_
                 else {},
             )
         n_done = len(done)
+        # The candidates evaluated so far: a trial proposing one again is
+        # asked again (see _ask), never fitted twice.
+        evaluated = {}
+        for trial in done:
+            evaluated.setdefault(_params_key(trial.params), trial.number)
         while n_done < self.n_trials:
             if not user_sampler:
                 study.sampler = _default_sampler(derived_seed(seed, n_done))  # the round after n_done trials
-            batch = _ask(study, space, min(n_slots, self.n_trials - n_done))
+            batch = _ask(study, space, min(n_slots, self.n_trials - n_done), evaluated)
             trials = [trial for trial, _ in batch]
             reports = _FoldReports(trials, n_splits, prune=self.pruner is not None)
             received = [0] * len(trials)
@@ -868,7 +932,8 @@ def _split_stored_trials(study, optuna):
 
     Evaluated: complete, pruned, or failed after this search evaluated them
     (their fits failed); they have rows in ``cv_results_``. Left: still
-    running (asked by a process that ended before telling them).
+    running (asked by a process that ended before telling them; a duplicate
+    among them is only failed, not asked again).
     """
     state = optuna.trial.TrialState
     done, stale = [], []

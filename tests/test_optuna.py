@@ -15,6 +15,8 @@ from sklearn.tree import DecisionTreeRegressor
 optuna = pytest.importorskip("optuna")
 
 from distsearch._optuna import (  # noqa: E402
+    _DUPLICATE_ATTR,
+    _MAX_REDRAWS,
     _ask,
     _FoldReports,
     _import_optuna,
@@ -216,6 +218,54 @@ def test_tpe_with_constant_liar_spreads_a_batch():
 
     spread, greedy = run(True), run(False)
     assert len(set(spread)) > len(set(greedy))
+
+
+def test_ask_never_repeats_a_candidate_until_the_space_is_exhausted():
+    # One model, a 5-point grid: TPE proposes its best point again and
+    # again; _ask with the evaluated candidates asks the slot again instead.
+    space = _OptunaSpace([_Model("m", Ridge(), {"alpha": [0.1, 0.3, 1, 3, 10]})], False)
+
+    def run(evaluated):
+        study = optuna.create_study(
+            direction="maximize",
+            sampler=optuna.samplers.TPESampler(seed=0, n_startup_trials=2),
+        )
+        alphas = []
+        for _ in range(5):
+            [(trial, (_, params))] = _ask(study, space, 1, evaluated)
+            study.tell(trial, -abs(math.log10(params["alpha"])))  # best: alpha=1
+            alphas.append(params["alpha"])
+        return study, alphas
+
+    _, greedy = run(None)
+    assert len(set(greedy)) < 5  # what plain TPE does
+    evaluated = {}
+    study, alphas = run(evaluated)
+    assert sorted(alphas) == [0.1, 0.3, 1, 3, 10]
+    state = optuna.trial.TrialState
+    evaluated_trials = [t for t in study.trials if t.state == state.COMPLETE]
+    assert [t.params["alpha"] for t in evaluated_trials] == alphas
+    assert set(evaluated.values()) == {t.number for t in evaluated_trials}
+    duplicates = [t for t in study.trials if t.state == state.FAIL]
+    assert duplicates  # the redrawn ones: failed, naming the trial they repeat
+    by_number = {t.number: t for t in study.trials}
+    for trial in duplicates:
+        assert by_number[trial.user_attrs[_DUPLICATE_ATTR]].params == trial.params
+    # Exhausted: after _MAX_REDRAWS duplicates in a row, one is evaluated.
+    n_before = len(study.trials)
+    [(trial, (_, params))] = _ask(study, space, 1, evaluated)
+    assert len(study.trials) == n_before + _MAX_REDRAWS + 1
+    assert params["alpha"] in alphas and _DUPLICATE_ATTR not in trial.user_attrs
+    assert study.trials[-1].number == trial.number and study.trials[-1].state == state.RUNNING
+
+
+def test_ask_keeps_a_batchs_trials_apart():
+    # Within one batch too: 4 trials on a 4-point grid, all different, even
+    # with a sampler that ignores running trials.
+    space = _OptunaSpace([_Model("m", Ridge(), {"alpha": [0.1, 1, 10, 100]})], False)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=3))
+    batch = _ask(study, space, 4, {})
+    assert sorted(params["alpha"] for _, (_, params) in batch) == [0.1, 1, 10, 100]
 
 
 def _study_with_history(pruner):

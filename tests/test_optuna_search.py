@@ -152,6 +152,40 @@ def test_pruning_never_dispatches_a_pruned_trials_later_folds(tmp_path, data, ba
     assert search.n_fits_saved_ == 16  # each pruned at its first fold
 
 
+@pytest.mark.parametrize("backend", ["threading", "loky"])
+def test_a_candidate_is_never_fitted_twice(tmp_path, data, backend):
+    # A 6-point space and 6 trials: the sampler proposes points already
+    # evaluated (its random startup draws collide), which are asked again
+    # rather than fitted, so the search evaluates the whole grid once,
+    # with GridSearchCV's scores.
+    X, y = data
+    grid = {"ridge": {"alpha": [0.1, 10.0, 1000.0]}, "tree": {"max_depth": [1, 2, 3]}}
+    search = OptunaMultiModelSearchCV(
+        [("ridge", SlowRidge(log_dir=str(tmp_path)), grid["ridge"]),
+         ("tree", DecisionTreeRegressor(random_state=0), grid["tree"])],
+        n_trials=6, cv=3, random_state=0, backend=backend, n_jobs=2, refit=False,
+    ).fit(X, y)
+    results = search.cv_results_
+    assert len(results["params"]) == 6
+    for model, estimator in (("ridge", Ridge()), ("tree", DecisionTreeRegressor(random_state=0))):
+        rows = [i for i, m in enumerate(results["model"]) if m == model]
+        expected = GridSearchCV(estimator, grid[model], cv=3).fit(X, y).cv_results_
+        by_params = {repr(p): s for p, s in zip(expected["params"], expected["mean_test_score"])}
+        assert sorted(by_params) == sorted(repr(results["params"][i]) for i in rows)
+        for i in rows:
+            assert results["mean_test_score"][i] == by_params[repr(results["params"][i])]
+    assert len(list(tmp_path.iterdir())) == 3 * 3  # each ridge candidate's folds, once
+    state = optuna.trial.TrialState
+    trials = search.study_.trials
+    duplicates = [t for t in trials if t.state == state.FAIL]
+    assert duplicates and len(trials) == 6 + len(duplicates)
+    numbers = set(results["trial_number"])
+    assert all(t.user_attrs["distsearch_duplicate_of"] in numbers for t in duplicates)
+    assert [t.number for t in trials if t.number in numbers] == list(results["trial_number"])
+    # The same on both backends (2 slots each).
+    assert [t.number for t in duplicates] == [5, 6, 7, 8, 9]
+
+
 def test_study_works_with_optunas_plots(reference):
     pytest.importorskip("matplotlib")
     import matplotlib
@@ -266,7 +300,11 @@ def test_resume_sqlite_study_after_kill(tmp_path):
     proc, _, _ = _run(tmp_path, "first", db, tmp_path / "ckpt", die_at=7)
     assert proc.returncode == 3, proc.stderr[-2000:]
     stored = optuna.load_study(study_name="resume", storage=db).trials
-    finished = [t for t in stored if t.state.is_finished()]
+    # Evaluated: finished, but for the duplicates asked again (failed).
+    finished = [
+        t for t in stored
+        if t.state.is_finished() and "distsearch_duplicate_of" not in t.user_attrs
+    ]
     running = [t for t in stored if t.state == optuna.trial.TrialState.RUNNING]
     assert finished and running
     proc, resumed, n_fits_resumed = _run(tmp_path, "resumed", db, tmp_path / "ckpt")
@@ -363,7 +401,9 @@ def test_tournament_optuna_search_resumes_its_study(tmp_path):
         resume=run.run_dir.name, n_trials=6,
     )
     results = more.search.cv_results_
-    assert list(results["trial_number"]) == list(range(6))
+    # (trial numbers skip the duplicates asked again: tree has 3 points)
+    assert len(results["trial_number"]) == 6
+    assert list(results["trial_number"][:4]) == list(first["trial_number"])
     assert results["params"][:4] == first["params"]
     np.testing.assert_array_equal(results["split2_test_r2"][:4], first["split2_test_r2"])
 

@@ -23,9 +23,13 @@ Methods, each scored with r2 on the same folds:
   group=True, constant_liar=True, n_startup_trials=ceil(n_trials / 4))``
   (seeded: a quarter of the trials random, 8 of the quick scikit-learn
   workload's 30);
-  **optuna+prune** adds a ``PercentilePruner(25.0, n_startup_trials=5)`` on
-  the fold scores (a trial outside the top quarter of the completed trials
-  at a fold stops; its later folds are never dispatched).
+  **optuna+prune** adds a ``PercentilePruner(25.0, n_startup_trials=min(5,
+  ceil(n_trials / 4)))`` on the fold scores (a trial outside the top
+  quarter of the completed trials at a fold stops; its later folds are
+  never dispatched). Its startup: Optuna's default of 5 completed trials,
+  or the sampler's random startup when that is shorter (3 of the quick
+  tournament's 12 trials: waiting for 5 would leave only the last half of
+  the trials to prune).
 - **OptunaSearchCV**: ``optuna_integration.OptunaSearchCV`` run once per
   family, the same number of trials split between the families; the family
   with the best CV score wins (needs ``optuna-integration``, the ``bench``
@@ -42,6 +46,7 @@ Run::
     python benchmarks/bench_optuna.py                 # both workloads
     python benchmarks/bench_optuna.py --quick         # smaller, ~5 min on 2 cores
     python benchmarks/bench_optuna.py --workload sklearn
+    python benchmarks/bench_optuna.py --workload tournament --skip halving --skip OptunaSearchCV
 """
 
 import argparse
@@ -80,6 +85,11 @@ def tpe(n_trials, seed):
         multivariate=True, group=True, constant_liar=True,
         n_startup_trials=math.ceil(n_trials / 4), seed=seed,
     )
+
+
+def pruner(n_trials):
+    """The pruner of optuna+prune: the top quarter goes on, once the startup trials are done."""
+    return optuna.pruners.PercentilePruner(25.0, n_startup_trials=min(5, math.ceil(n_trials / 4)))
 
 
 def sklearn_workload(quick, seed):
@@ -173,6 +183,8 @@ def run_optuna(models, n_trials, cv, n_jobs, seed, data, pruner=None):
         "curve": (np.cumsum(fits_per_trial), best_so_far(results["mean_test_score"])),
         "models": list(results["model"]),
         "saved": search.n_fits_saved_,
+        # Trials that proposed an evaluated candidate again: asked again, not fitted.
+        "duplicates": sum("distsearch_duplicate_of" in t.user_attrs for t in search.study_.trials),
     }
 
 
@@ -216,6 +228,10 @@ def main():
     parser.add_argument("--workload", choices=["sklearn", "tournament", "both"], default="both")
     parser.add_argument("--n-jobs", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--skip", action="append", default=[], choices=["halving", "OptunaSearchCV"],
+        help="leave a comparison method out (the targets need only random and optuna)",
+    )
     args = parser.parse_args()
     workloads = ["sklearn", "tournament"] if args.workload == "both" else [args.workload]
     for workload in workloads:
@@ -239,15 +255,17 @@ def main():
 
         record("random", run_random(models, per_model, cv, args.n_jobs, args.seed, data))
         n_trials = runs["random"]["n_candidates"]
-        record("halving", run_halving(models, per_model, cv, args.n_jobs, args.seed, data))
+        if "halving" not in args.skip:
+            record("halving", run_halving(models, per_model, cv, args.n_jobs, args.seed, data))
         record("optuna", run_optuna(models, n_trials, cv, args.n_jobs, args.seed, data))
         record("optuna+prune", run_optuna(
             models, n_trials, cv, args.n_jobs, args.seed, data,
-            pruner=optuna.pruners.PercentilePruner(25.0, n_startup_trials=5),
+            pruner=pruner(n_trials),
         ))
-        record("OptunaSearchCV", run_optuna_search_cv(
-            models, n_trials, cv, args.n_jobs, args.seed, data
-        ))
+        if "OptunaSearchCV" not in args.skip:
+            record("OptunaSearchCV", run_optuna_search_cv(
+                models, n_trials, cv, args.n_jobs, args.seed, data
+            ))
         target = runs["random"]["cv"]
         for name in ("optuna", "optuna+prune"):
             fits, curve = runs[name]["curve"]
@@ -280,6 +298,8 @@ def main():
               f"(difference {pruned['test'] - plain['test']:+.4f}; "
               f"target >= 30% fewer within 0.01: {'met' if met else 'NOT met'})")
         print("optuna's model choice per trial: " + " ".join(plain["models"]))
+        print(f"duplicates asked again (not fitted): optuna {plain['duplicates']}, "
+              f"optuna+prune {pruned['duplicates']}")
         print(flush=True)
 
 

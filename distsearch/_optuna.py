@@ -30,8 +30,10 @@ how the fits run:
   ``RUNNING`` while the slot is asked again, so the constant liar steers
   the sampler away from it, and is then told failed with the user
   attribute ``"distsearch_duplicate_of"`` (the earlier trial's number).
-  After ``_MAX_REDRAWS`` duplicates in a row (a space with no new point
-  left) the duplicate is evaluated.
+  The first redraws keep the model the sampler chose (an enqueued trial
+  fixes ``"model"``), so that only its parameters move; the later ones
+  leave the model free. After ``_MAX_REDRAWS`` duplicates in a row (a
+  space with no new point left) the duplicate is evaluated.
 - :class:`_FoldReports` reports each trial's fold scores as intermediate
   values (step ``k`` is fold ``k``) and asks the pruner, in one fixed order
   whatever order the fits finish in: fold by fold, and within a fold by
@@ -353,17 +355,22 @@ def _ask(study, space, n, evaluated=None):
         (:func:`_params_key`); the batch's trials are added to it. A trial
         suggested with the parameters of one of them, or of an earlier
         trial of the batch, is a duplicate: it is kept ``RUNNING`` while the
-        slot is asked again (up to ``_MAX_REDRAWS`` times), then told failed
-        with the user attribute ``_DUPLICATE_ATTR``. None: no check.
+        slot is asked again (up to ``_MAX_REDRAWS`` times; in the first
+        half of them with the model fixed to the duplicate's), then, once the
+        slot is filled, told failed with the user attribute
+        ``_DUPLICATE_ATTR``. None: no check.
 
     Returns
     -------
     list of (trial, (model index, params))
     """
     optuna = _import_optuna()
-    batch, duplicates = [], []
+    batch = []
     for _ in range(n):
+        duplicates, fixed = [], None
         for redraw in range(_MAX_REDRAWS + 1):
+            if fixed is not None:
+                study.enqueue_trial(fixed, skip_if_exists=False)
             trial = study.ask()
             candidate = space.suggest(trial)
             if evaluated is None:
@@ -374,11 +381,19 @@ def _ask(study, space, n, evaluated=None):
             # Marked before anything else, so that a resumed study drops it.
             trial.set_user_attr(_DUPLICATE_ATTR, int(evaluated[key]))
             duplicates.append(trial)
+            # The first redraws keep the model the sampler chose and redraw
+            # its parameters (the duplicates, running, count as poor points
+            # there); the later ones leave the model free too (its space may
+            # have no new point left).
+            fixed = None
+            if space.multi_model and redraw + 1 < _MAX_REDRAWS // 2:
+                fixed = {_MODEL_PARAM: trial.params[_MODEL_PARAM]}
+        # The slot's duplicates stop counting as poor points for the next slot.
+        for duplicate in duplicates:
+            study.tell(duplicate, state=optuna.trial.TrialState.FAIL)
         if evaluated is not None:
             evaluated.setdefault(key, trial.number)
         batch.append((trial, candidate))
-    for trial in duplicates:
-        study.tell(trial, state=optuna.trial.TrialState.FAIL)
     return batch
 
 
@@ -613,16 +628,15 @@ best_index_, scorer_, n_splits_, refit_time_, multimetric_, n_task_retries_
     >>> search.best_model_name_
     'ridge'
     >>> len(search.cv_results_["params"]), len(search.study_.trials)
-    (12, 13)
+    (12, 14)
     >>> search.cv_results_["trial_number"]
-    array([ 0,  1,  2,  3,  4,  5,  6,  7,  9, 10, 11, 12])
+    array([ 0,  1,  2,  3,  4,  5,  6,  7, 10, 11, 12, 13])
 
-    Trial 8 proposed a tree of depth 1 again: it was not fitted, but told
-    failed and the slot asked again.
+    Trials 8 and 9 proposed trees evaluated before: they were not fitted,
+    but told failed and the slot asked again (a tree again, at first).
 
-    >>> trial = search.study_.trials[8]
-    >>> trial.state.name, trial.params, trial.user_attrs
-    ('FAIL', {'model': 'tree', 'tree:max_depth': 1}, {'distsearch_duplicate_of': 6})
+    >>> [(t.number, t.params, t.user_attrs) for t in search.study_.trials[8:10]]
+    [(8, {'model': 'tree', 'tree:max_depth': 1}, {'distsearch_duplicate_of': 6}), (9, {'model': 'tree', 'tree:max_depth': 5}, {'distsearch_duplicate_of': 7})]
     """
 
     _parameter_constraints: dict = {

@@ -183,7 +183,7 @@ def test_a_candidate_is_never_fitted_twice(tmp_path, data, backend):
     assert all(t.user_attrs["distsearch_duplicate_of"] in numbers for t in duplicates)
     assert [t.number for t in trials if t.number in numbers] == list(results["trial_number"])
     # The same on both backends (2 slots each).
-    assert [t.number for t in duplicates] == [5, 6, 7, 8, 9]
+    assert [t.number for t in duplicates] == [5, 6, 7, 8, 9, 10]
 
 
 def test_study_works_with_optunas_plots(reference):

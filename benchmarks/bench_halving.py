@@ -77,6 +77,22 @@ def _per_family(search, names):
     return {name: _fit_seconds(search, models == name) for name in names}
 
 
+def _per_round(search, names):
+    """``[round, model, candidates, resource, fit seconds, mean seconds per fit]`` rows."""
+    results = search.cv_results_
+    models, rounds = np.asarray(results["model"]), np.asarray(results["iter"])
+    resources, times = np.asarray(results["n_resources"]), np.asarray(results["mean_fit_time"])
+    rows = []
+    for itr in np.unique(rounds):
+        for name in names:
+            mask = (rounds == itr) & (models == name)
+            if mask.any():
+                rows.append([int(itr), name, int(mask.sum()), int(resources[mask][0]),
+                             float(times[mask].sum() * search.n_splits_),
+                             float(times[mask].mean())])
+    return rows
+
+
 def _load():
     return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
 
@@ -105,8 +121,11 @@ def _setup(quick, n_jobs):
     return (X_train, X_test, y_train, y_test), pipelines, n_candidates, n_splits, common
 
 
-def _contender(name, quick, n_jobs):
-    """Run one contender; its figures as a dict (printed as JSON by the child process)."""
+def _contender(name, quick, n_jobs, halving):
+    """Run one contender; its figures as a dict (printed as JSON by the child process).
+
+    ``halving``: HalvingMultiModelSearchCV's factor, min_resources and
+    aggressive_elimination."""
     (X_train, X_test, y_train, y_test), pipelines, n_candidates, _, common = _setup(quick, n_jobs)
     names = [model for model, _, _ in pipelines]
     warnings.simplefilter("ignore")
@@ -115,18 +134,24 @@ def _contender(name, quick, n_jobs):
     if name == "exhaustive":
         search = MultiModelSearchCV(pipelines, n_iter=n_candidates, **common).fit(X_train, y_train)
         winner, families = search.best_model_name_, _per_family(search, names)
+        models = np.asarray(search.cv_results_["model"])
+        figures["per_fit"] = {
+            model: float(np.mean(np.asarray(search.cv_results_["mean_fit_time"])[models == model]))
+            for model in names
+        }
     elif name == "halving":
         # resource="auto": LightGBM on its declared n_estimators, Keras on its
         # declared epochs, ridge (which declares none) on rows.
         search = HalvingMultiModelSearchCV(
-            pipelines, n_candidates=n_candidates, resource="auto", **common
+            pipelines, n_candidates=n_candidates, resource="auto", **halving, **common
         ).fit(X_train, y_train)
         winner, families = search.best_model_name_, _per_family(search, names)
         figures["first_round"] = _fit_seconds(search, np.asarray(search.cv_results_["iter"]) == 0)
         figures["rounds"] = (
-            f"resources {search.resources_}; rounds {search.n_candidates_}, "
+            f"{halving}; resources {search.resources_}; rounds {search.n_candidates_}, "
             f"per model {search.n_candidates_per_model_}"
         )
+        figures["per_round"] = _per_round(search, names)
     else:
         families, best = {}, None
         for model, pipeline, space in pipelines:
@@ -146,11 +171,32 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a small run (~6 min on 2 busy cores)")
     parser.add_argument("--n-jobs", type=int, default=-1)
+    parser.add_argument("--factor", type=float, default=3, help="halving's factor (3)")
+    parser.add_argument(
+        "--min-resources", default="exhaust",
+        help="halving's min_resources: 'exhaust' (default), 'smallest' or rows",
+    )
+    parser.add_argument("--aggressive-elimination", action="store_true")
+    parser.add_argument(
+        "--only", default=",".join(CONTENDERS),
+        help="the contenders to run, comma-separated (default: all three)",
+    )
     parser.add_argument("--contender", choices=CONTENDERS, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    factor = int(args.factor) if args.factor == int(args.factor) else args.factor
+    minimum = args.min_resources
+    halving = {
+        "factor": factor,
+        "min_resources": int(minimum) if minimum.isdigit() else minimum,
+        "aggressive_elimination": args.aggressive_elimination,
+    }
     if args.contender:
-        print("RESULT " + json.dumps(_contender(args.contender, args.quick, args.n_jobs)))
+        figures = _contender(args.contender, args.quick, args.n_jobs, halving)
+        print("RESULT " + json.dumps(figures))
         return
+    contenders = args.only.split(",")
+    if not set(contenders) <= set(CONTENDERS):
+        parser.error(f"--only {args.only!r}: the contenders are {', '.join(CONTENDERS)}")
     (X_train, X_test, _, _), pipelines, n_candidates, n_splits, _ = _setup(args.quick, args.n_jobs)
     names = [name for name, _, _ in pipelines]
     print(
@@ -163,12 +209,18 @@ def main():
         "process (its own workers, cold caches)"
     )
     rows = {}
-    for name in CONTENDERS:
-        # A process of its own: no contender reuses another's warm workers or
-        # their compiled Keras steps (the JAX compilation cache is per process).
-        command = [sys.executable, __file__, "--contender", name, "--n-jobs", str(args.n_jobs)]
+    # A process of its own: no contender reuses another's warm workers or
+    # their compiled Keras steps (the JAX compilation cache is per worker
+    # process, in a new temporary folder). A JAX cache folder of the user's
+    # own (JAX_COMPILATION_CACHE_DIR) would outlive a contender and make the
+    # next one cheaper: the contenders run without it.
+    env = {key: value for key, value in os.environ.items() if key != "JAX_COMPILATION_CACHE_DIR"}
+    for name in contenders:
+        command = [sys.executable, __file__, "--contender", name, "--n-jobs", str(args.n_jobs),
+                   "--factor", str(args.factor), "--min-resources", str(args.min_resources)]
+        command += ["--aggressive-elimination"] if args.aggressive_elimination else []
         done = subprocess.run(
-            command + (["--quick"] if args.quick else []), capture_output=True, text=True
+            command + (["--quick"] if args.quick else []), capture_output=True, text=True, env=env
         )
         lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
         if done.returncode or not lines:
@@ -177,12 +229,20 @@ def main():
         print(f"  {name} done: {rows[name]['wall_s']:.1f} s, {rows[name]['load']}", flush=True)
         if "rounds" in rows[name]:
             print(f"  {rows[name]['rounds']}", flush=True)
+            print("  round  model       candidates  resource  fit s  s per fit", flush=True)
+            for itr, model, n, resource, seconds, mean in rows[name]["per_round"]:
+                print(f"  {itr:5d}  {model:<10} {n:10d} {resource:9d} {seconds:6.1f} {mean:9.3f}")
+        if "per_fit" in rows[name]:
+            print("  seconds per fit: " + ", ".join(
+                f"{model} {mean:.3f}" for model, mean in rows[name]["per_fit"].items()), flush=True)
 
     print(f"\n{'search':<20} {'fit s':>8} {'wall s':>8}  {'winner':<9} {'held-out r2':>11}  "
           + "  ".join(f"{name + ' fit s':>14}" for name in names))
     for name, row in rows.items():
         print(f"{name:<20} {row['fit_s']:8.1f} {row['wall_s']:8.1f}  {row['winner']:<9} "
               f"{row['r2']:11.4f}  " + "  ".join(f"{row['families'][f]:14.1f}" for f in names))
+    if set(rows) != set(CONTENDERS):
+        return
     ex, ha, sk = (rows[name] for name in CONTENDERS)
     print(
         f"\nhalving / exhaustive fit seconds: {ha['fit_s'] / ex['fit_s']:.2f} (target <= 0.33; "

@@ -14,6 +14,13 @@ cache switched off): an identical step is then compiled once per process.
 Invariant: the cache only ever skips a compilation of the same program for
 the same backend and JAX version, so fits give the same numbers with it as
 without it.
+
+For the same reason the ``l1`` and ``l2`` penalties of :func:`build_mlp` are
+not constants of the compiled steps: each penalized Dense layer keeps them as
+two non-trainable weights (state passed to the steps), so networks that
+differ only in ``l1`` and ``l2`` (the random candidates of a search) are one
+program and compile once. The penalty is Keras' ``L1L2`` term,
+``l1 * sum(|w|) + l2 * sum(w ** 2)`` on each kernel.
 """
 
 import atexit
@@ -58,6 +65,64 @@ def _cache_compilations():
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
 
 
+class _Penalty(keras.regularizers.Regularizer):
+    """Keras' L1L2 kernel penalty with its two coefficients read from variables."""
+
+    def __init__(self, l1, l2):
+        self.l1 = l1
+        self.l2 = l2
+
+    def __call__(self, x):
+        ops = keras.ops
+        regularization = ops.convert_to_tensor(0.0, dtype=x.dtype)
+        regularization += ops.cast(self.l1, x.dtype) * ops.sum(ops.absolute(x))
+        regularization += ops.cast(self.l2, x.dtype) * ops.sum(ops.square(x))
+        return regularization
+
+
+@keras.saving.register_keras_serializable(package="distsearch", name="PenalizedDense")
+class _PenalizedDense(keras.layers.Dense):
+    """A Dense layer with an L1/L2 kernel penalty whose coefficients are weights.
+
+    The coefficients are non-trainable weights of the layer (module
+    docstring), so the compiled steps take them as state instead of baking
+    them in as constants.
+    """
+
+    def __init__(self, units, l1=0.0, l2=0.0, **kwargs):
+        super().__init__(units, **kwargs)
+        self.l1 = float(l1)
+        self.l2 = float(l2)
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        l1, l2 = (
+            self.add_weight(
+                shape=(),
+                initializer=keras.initializers.Constant(value),
+                trainable=False,
+                name=name,
+            )
+            for name, value in (("l1", self.l1), ("l2", self.l2))
+        )
+        self._kernel.regularizer = _Penalty(l1, l2)
+
+    def get_config(self):
+        return {**super().get_config(), "l1": self.l1, "l2": self.l2}
+
+    # Saved and loaded (pickling, keras.saving) after Dense's own numbered entries.
+    def save_own_variables(self, store):
+        super().save_own_variables(store)
+        if self.built:
+            store["l1"], store["l2"] = self._kernel.regularizer.l1, self._kernel.regularizer.l2
+
+    def load_own_variables(self, store):
+        super().load_own_variables(store)
+        if self.built:
+            self._kernel.regularizer.l1.assign(store["l1"])
+            self._kernel.regularizer.l2.assign(store["l2"])
+
+
 def build_mlp(
     n_features_in,
     n_outputs=1,
@@ -93,7 +158,10 @@ def build_mlp(
         Dropout rate after each hidden layer; 0 adds no dropout layer.
 
     l1, l2 : float, default=0.0
-        L1 and L2 penalties on the kernels of every Dense layer.
+        L1 and L2 penalties on the kernels of every Dense layer (Keras'
+        ``L1L2`` term). Their values are non-trainable weights of the layers,
+        not constants of the compiled steps: networks that differ only in
+        ``l1`` and ``l2`` compile once (module docstring).
 
     output_activation : str or None, default=None
         Activation of the output layer (e.g. ``"sigmoid"``, ``"softmax"``);
@@ -122,18 +190,18 @@ def build_mlp(
     >>> net.output_shape
     (None, 1)
     """
-    regularizer = keras.regularizers.L1L2(l1=l1, l2=l2) if (l1 or l2) else None
+    def dense(width, activation):
+        if l1 or l2:
+            return _PenalizedDense(width, l1=l1, l2=l2, activation=activation)
+        return keras.layers.Dense(width, activation=activation)
+
     inputs = keras.Input(shape=(n_features_in,))
     hidden = inputs
     for width in hidden_layer_sizes:
-        hidden = keras.layers.Dense(
-            width, activation=activation, kernel_regularizer=regularizer
-        )(hidden)
+        hidden = dense(width, activation)(hidden)
         if dropout:
             hidden = keras.layers.Dropout(dropout)(hidden)
-    outputs = keras.layers.Dense(
-        n_outputs, activation=output_activation, kernel_regularizer=regularizer
-    )(hidden)
+    outputs = dense(n_outputs, output_activation)(hidden)
     model = keras.Model(inputs, outputs)
     model.compile(
         optimizer=keras.optimizers.get(

@@ -50,6 +50,30 @@ def test_identical_keras_steps_compile_once_per_process_with_the_same_numbers(ca
     np.testing.assert_array_equal(compiled, cached)
 
 
+def test_networks_differing_only_in_their_penalties_compile_once(caplog):
+    """l1 and l2 are weights of the network, not constants of its steps: the
+    next candidate of a search with other penalties reads the compiled steps
+    of the first, and its penalties still count."""
+    from distsearch.models import KerasRegressor
+
+    rng = np.random.RandomState(1)
+    X = rng.randn(47, 3)
+    y = 10 * X[:, 0] + rng.randn(47)
+
+    def fit_predict(l1, l2):
+        # A width and row count no other test uses (not in the cache yet).
+        model = KerasRegressor(hidden_layer_sizes=(9,), l1=l1, l2=l2, epochs=3,
+                               patience=2, learning_rate=0.05, random_state=0)
+        return model.fit(X, y).predict(X[:10])
+
+    first = fit_predict(1e-3, 1e-4)
+    with caplog.at_level(logging.DEBUG, logger="jax._src.compiler"):
+        other = fit_predict(0.5, 0.2)
+    hits = [r.getMessage() for r in caplog.records if "compilation cache hit" in r.getMessage()]
+    assert any("'jit_train_step'" in hit for hit in hits), hits
+    assert not np.allclose(first, other)
+
+
 def test_a_compilation_cache_of_the_users_own_is_kept(monkeypatch):
     import jax
 

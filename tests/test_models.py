@@ -168,8 +168,10 @@ def test_keras_passes_estimator_checks(cls, check):
 # ----------------------------------------------------------------------
 @pytest.mark.parametrize("widths", [(), (15,), (15, 15), (225,)])
 def test_build_mlp_layers(widths):
-    model = build_mlp(4, 2, hidden_layer_sizes=widths, dropout=0.1, l2=1e-3)
-    dense = [layer for layer in model.layers if type(layer).__name__ == "Dense"]
+    import keras
+
+    model = build_mlp(4, 2, hidden_layer_sizes=widths, dropout=0.1, l1=1e-2, l2=1e-3)
+    dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
     dropout = [layer for layer in model.layers if type(layer).__name__ == "Dropout"]
     assert [layer.units for layer in dense] == [*widths, 2]
     assert len(dropout) == len(widths)
@@ -177,8 +179,50 @@ def test_build_mlp_layers(widths):
     assert [layer.get_config()["activation"] for layer in dense] == ["relu"] * len(
         widths
     ) + ["linear"]
-    assert all(layer.kernel_regularizer is not None for layer in dense)
+    # Every kernel carries Keras' L1L2 penalty, the coefficients as weights.
+    kernels = [np.asarray(layer.kernel, dtype=np.float64) for layer in dense]
+    np.testing.assert_allclose(
+        [float(loss) for loss in model.losses],
+        [1e-2 * np.abs(w).sum() + 1e-3 * np.square(w).sum() for w in kernels],
+        rtol=1e-6,
+    )
     assert model.output_shape == (None, 2)
+    # Without a penalty: plain Dense layers, no loss term.
+    plain = build_mlp(4, 2, hidden_layer_sizes=widths)
+    assert {type(layer) for layer in plain.layers[1:]} == {keras.layers.Dense}
+    assert plain.losses == []
+
+
+def test_build_mlp_penalty_trains_as_keras_l1l2(regression):
+    """The penalty with its coefficients as weights gives the numbers of
+    Keras' own L1L2 regularizer, and survives pickling with the estimator."""
+    import pickle
+
+    import keras
+
+    X, y = regression
+    X = X.astype("float32")
+
+    def fitted(model):
+        keras.utils.set_random_seed(0)
+        model.fit(X, y, epochs=3, batch_size=32, verbose=0, shuffle=False)
+        return model.predict(X, verbose=0)
+
+    keras.utils.set_random_seed(0)
+    ours = build_mlp(X.shape[1], hidden_layer_sizes=(6,), l1=1e-2, l2=1e-3)
+    keras.utils.set_random_seed(0)
+    penalty = keras.regularizers.L1L2(l1=1e-2, l2=1e-3)
+    inputs = keras.Input(shape=(X.shape[1],))
+    hidden = keras.layers.Dense(6, activation="relu", kernel_regularizer=penalty)(inputs)
+    outputs = keras.layers.Dense(1, kernel_regularizer=penalty)(hidden)
+    theirs = keras.Model(inputs, outputs)
+    theirs.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
+    np.testing.assert_array_equal(fitted(ours), fitted(theirs))
+
+    model = KerasRegressor(hidden_layer_sizes=(6,), l1=1e-2, epochs=2, random_state=0)
+    model.fit(X, y)
+    again = pickle.loads(pickle.dumps(model))
+    np.testing.assert_array_equal(again.predict(X), model.predict(X))
 
 
 # ----------------------------------------------------------------------

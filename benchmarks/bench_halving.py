@@ -30,9 +30,14 @@ time than the per-family scikit-learn runs.
 Also printed: halving's *floor*, the fit seconds of its first round alone
 (every candidate once, on every fold, with the first round's resource). No
 halving schedule that evaluates every candidate can spend less; when a
-family's fits have a large fixed cost (a Keras fit compiles its network
-before the first epoch), the floor is close to the exhaustive cost of that
-family whatever ``factor`` and ``min_resources`` are.
+family's fits have a large fixed cost (a Keras fit builds its network and
+traces its steps before the first epoch, and compiles them the first time
+a worker sees its layer widths), the floor is a large share of the
+exhaustive cost of that family whatever ``factor`` and ``min_resources``
+are. Per round and model, the candidates, their resource and their fit
+seconds are printed too. ``--factor``, ``--min-resources`` and
+``--aggressive-elimination`` set the halving search's; ``--only`` runs some
+of the contenders.
 
 Run::
 

@@ -8,7 +8,9 @@ steps again, even when it is the same network on rows of the same shape (the
 next fold of a candidate, the next candidate of the same widths): at a
 smoke-test size that compilation is most of a fit's time. So the first fit
 in a process turns on JAX's persistent compilation cache in a private
-temporary folder (removed when the process exits), unless the process has
+temporary folder (removed when the process exits; a worker process ended
+by its pool skips its exit handlers, so the folders of ended processes are
+removed by the next one that opens a cache), unless the process has
 a compilation cache of its own (``jax_compilation_cache_dir`` set, or the
 cache switched off): an identical step is then compiled once per process.
 Invariant: the cache only ever skips a compilation of the same program for
@@ -46,6 +48,34 @@ from ._seeding import int_seed  # noqa: E402
 _COMPILATION_CACHE = None
 
 
+_CACHE_PREFIX = "distsearch-jax-"
+
+
+def _remove_ended_caches():
+    """Remove the cache folders (``distsearch-jax-<pid>-*``) of ended processes.
+
+    Only on POSIX, where signal 0 asks whether a process exists; a folder
+    whose process is alive, or whose name holds no process id, is kept.
+    """
+    if os.name != "posix":
+        return
+    root = tempfile.gettempdir()
+    try:
+        entries = os.listdir(root)
+    except OSError:
+        return
+    for entry in entries:
+        pid = entry[len(_CACHE_PREFIX):].split("-", 1)[0]
+        if not entry.startswith(_CACHE_PREFIX) or not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(os.path.join(root, entry), ignore_errors=True)
+        except OSError:  # alive, another user's
+            pass
+
+
 def _cache_compilations():
     """Turn on JAX's persistent compilation cache for this process (module docstring)."""
     global _COMPILATION_CACHE
@@ -58,7 +88,8 @@ def _cache_compilations():
 
     if jax.config.jax_compilation_cache_dir or not jax.config.jax_enable_compilation_cache:
         return
-    _COMPILATION_CACHE = tempfile.mkdtemp(prefix="distsearch-jax-")
+    _remove_ended_caches()
+    _COMPILATION_CACHE = tempfile.mkdtemp(prefix=f"{_CACHE_PREFIX}{os.getpid()}-")
     atexit.register(shutil.rmtree, _COMPILATION_CACHE, ignore_errors=True)
     jax.config.update("jax_compilation_cache_dir", _COMPILATION_CACHE)
     # A small network's steps compile in well under JAX's default 1 s.

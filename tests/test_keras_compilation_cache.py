@@ -74,6 +74,35 @@ def test_networks_differing_only_in_their_penalties_compile_once(caplog):
     assert not np.allclose(first, other)
 
 
+@pytest.mark.skipif(os.name != "posix", reason="process ids checked with signal 0")
+def test_cache_folders_of_ended_processes_are_removed(tmp_path, monkeypatch):
+    """A loky worker ended by its pool skips atexit: the next process that
+    opens a cache removes the folders of ended processes, keeps the others."""
+    import subprocess
+    import sys
+    import tempfile
+
+    from distsearch import _keras
+
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                           capture_output=True, text=True, check=True)
+    pid = int(ended.stdout)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    folders = {
+        "ended": f"distsearch-jax-{pid}-abc",
+        "alive": f"distsearch-jax-{os.getpid()}-abc",
+        "no pid": "distsearch-jax-abc",
+        "other": f"other-{pid}-abc",
+    }
+    for name in folders.values():
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "entry").write_text("x")
+    _keras._remove_ended_caches()
+    assert sorted(os.listdir(tmp_path)) == sorted(
+        folders[k] for k in ("alive", "no pid", "other")
+    )
+
+
 def test_a_compilation_cache_of_the_users_own_is_kept(monkeypatch):
     import jax
 

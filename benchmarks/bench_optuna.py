@@ -272,8 +272,9 @@ def main():
                       f"= {ratio:.2f} of random's {runs['random']['fits']} "
                       f"(target <= 0.50: {'met' if ratio <= 0.5 else 'NOT met'})")
             else:
-                print(f"{name}: did not reach random's best CV {target:.4f} "
-                      f"(best {curve[-1]:.4f})")
+                print(f"{name}: did not reach random's best CV {target:.6f} "
+                      f"(best {curve[-1]:.6f}, {target - curve[-1]:.6f} below; "
+                      f"target: NOT met)")
         fits, curve = runs["random"]["curve"]
         for fraction in (0.25, 0.5, 1.0):
             budget = fraction * runs["random"]["fits"]

@@ -16,8 +16,9 @@ Batches
 -------
 Tasks travel in batches taken from the queue when a worker is about to need
 one: as many tasks as the queue expects to take the engine's
-``batch_seconds`` (0.2 s, 1 s on dask; one task before any fit finished,
-and smaller batches at the end so that the workers finish together). Cheap
+:attr:`~distsearch.engines.Engine.batch_seconds` (one task before any fit
+finished, and smaller batches at the end so that the workers finish
+together). Cheap
 fits thus travel by the hundred, which keeps the driver's work per fit
 small, and fits of a second or more one by one.
 

@@ -65,8 +65,10 @@ def _remove_ended_caches():
     except OSError:
         return
     for entry in entries:
+        if not entry.startswith(_CACHE_PREFIX):
+            continue
         pid = entry[len(_CACHE_PREFIX):].split("-", 1)[0]
-        if not entry.startswith(_CACHE_PREFIX) or not pid.isdigit():
+        if not pid.isdigit():
             continue
         try:
             os.kill(int(pid), 0)

@@ -109,6 +109,14 @@ def _alive(pid):
         return False
 
 
+def _command(pid):
+    """The command line of ``pid`` (for a failure's message)."""
+    try:
+        return " ".join(psutil.Process(pid).cmdline())[:200]
+    except psutil.NoSuchProcess:
+        return f"{pid} (gone)"
+
+
 def _wait_gone(pids, timeout=30):
     deadline = time.monotonic() + timeout
     alive = [pid for pid in pids if _alive(pid)]
@@ -607,11 +615,10 @@ def test_ctrl_c_stops_promptly_without_orphans(tmp_path, backend):
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode != 0
-    if backend == "dask":
-        # Under load, ray's C++ core worker sometimes aborts the driver on
-        # SIGINT (a fatal check, with a native stack trace) before Python can
-        # raise KeyboardInterrupt; the search still stops and leaves nothing
-        # behind, which is what the assertions below check for both engines.
-        assert "KeyboardInterrupt" in err
-    assert _wait_gone(descendants) == []
+    # Python's own interrupt, not an abort: ray aborted the driver when its
+    # tasks were cancelled as they finished, leaving its agents behind (see
+    # RayEngine.cancel).
+    assert "KeyboardInterrupt" in err, err[-3000:]
+    left = _wait_gone(descendants)
+    assert left == [], [_command(pid) for pid in left]
     assert len(list(log_dir.iterdir())) < 120  # stopped before the end

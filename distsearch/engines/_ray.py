@@ -4,7 +4,10 @@ The session uses the running ray, or connects to ``address``, or starts a
 local ray; a connection or local ray made here is shut down on close. Tasks
 are submitted with ``max_retries=0`` and resubmitted by
 :class:`~distsearch.engines.FuturesEngine` on worker, node or object loss, so
-that every retry is counted.
+that every retry is counted. When the search stops early (an error, Ctrl-C),
+the batches still running are cancelled only on a ray this engine did not
+start; a ray started here ends them by shutting down (see
+:meth:`RayEngine.cancel`).
 
 A cluster that does not answer is an error, never a hang: before joining an
 ``address``, the engine checks that it accepts a connection within
@@ -264,11 +267,23 @@ class RayEngine(FuturesEngine):
             try:
                 pids = {pid for pid, _ in ray.get(refs, timeout=2 * _BARRIER_SECONDS)}
             except ray.exceptions.GetTimeoutError:
-                self.cancel(refs)
+                self._cancel(refs)  # the session goes on: free the slots now
                 return False
         return len(pids) == n
 
     def cancel(self, refs):
+        # The tasks of a ray started here end with it in close(), which
+        # follows. Cancelling them first races, in ray's core worker, with
+        # the replies of tasks finishing at that moment, and ray then aborts
+        # this process ("Check failed: it != submissible_tasks_.end() Tried
+        # to complete task that was not pending", ray-project/ray#54798): no
+        # KeyboardInterrupt, no ray.shutdown, and ray's agents left behind
+        # for a minute (seen in 1 of 8 Ctrl-Cs of a local ray, ray 2.60).
+        # Only the tasks of a ray this engine did not start are cancelled.
+        if not self._started:
+            self._cancel(refs)
+
+    def _cancel(self, refs):
         for ref in refs:
             self._ray.cancel(ref, force=True)
 

@@ -278,7 +278,7 @@ class RayEngine(FuturesEngine):
         # this process ("Check failed: it != submissible_tasks_.end() Tried
         # to complete task that was not pending", ray-project/ray#54798): no
         # KeyboardInterrupt, no ray.shutdown, and ray's agents left behind
-        # for a minute (seen in 1 of 8 Ctrl-Cs of a local ray, ray 2.60).
+        # for 30 to 90 s (seen in 2 of 11 Ctrl-Cs of a local ray, ray 2.60).
         # Only the tasks of a ray this engine did not start are cancelled.
         if not self._started:
             self._cancel(refs)
